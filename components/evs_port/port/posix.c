@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: MIT */
+/* POSIX implementation of evs_port.h: pthreads, clock_gettime, getrandom, eventfd. */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* pthread_setname_np */
+#endif
+#include "evs_port.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#endif
+
+int evs_mutex_init(evs_mutex_t *m)
+{
+    return pthread_mutex_init(&m->m, NULL);
+}
+
+void evs_mutex_destroy(evs_mutex_t *m)
+{
+    pthread_mutex_destroy(&m->m);
+}
+
+void evs_mutex_lock(evs_mutex_t *m)
+{
+    pthread_mutex_lock(&m->m);
+}
+
+void evs_mutex_unlock(evs_mutex_t *m)
+{
+    pthread_mutex_unlock(&m->m);
+}
+
+int evs_cond_init(evs_cond_t *c)
+{
+    pthread_condattr_t a;
+    int rc = pthread_condattr_init(&a);
+    if (rc != 0) {
+        return rc;
+    }
+    /* Timed waits use the monotonic clock so wall-clock jumps cannot stretch them. */
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    rc = pthread_cond_init(&c->c, &a);
+    pthread_condattr_destroy(&a);
+    return rc;
+}
+
+void evs_cond_destroy(evs_cond_t *c)
+{
+    pthread_cond_destroy(&c->c);
+}
+
+void evs_cond_wait(evs_cond_t *c, evs_mutex_t *m)
+{
+    pthread_cond_wait(&c->c, &m->m);
+}
+
+int evs_cond_timedwait(evs_cond_t *c, evs_mutex_t *m, uint32_t timeout_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += timeout_ms / 1000u;
+    ts.tv_nsec += (long)(timeout_ms % 1000u) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return pthread_cond_timedwait(&c->c, &m->m, &ts);
+}
+
+void evs_cond_signal(evs_cond_t *c)
+{
+    pthread_cond_signal(&c->c);
+}
+
+void evs_cond_broadcast(evs_cond_t *c)
+{
+    pthread_cond_broadcast(&c->c);
+}
+
+int evs_thread_create(evs_thread_t *t, evs_thread_fn fn, void *arg, size_t stack_bytes,
+                      const char *name)
+{
+    pthread_attr_t a;
+    int rc = pthread_attr_init(&a);
+    if (rc != 0) {
+        return rc;
+    }
+    if (stack_bytes > 0) {
+        pthread_attr_setstacksize(&a, stack_bytes);
+    }
+    rc = pthread_create(&t->t, &a, fn, arg);
+    pthread_attr_destroy(&a);
+#if defined(__linux__) && defined(__GLIBC__)
+    if (rc == 0 && name != NULL) {
+        char n[16];
+        strncpy(n, name, sizeof(n) - 1);
+        n[sizeof(n) - 1] = '\0';
+        pthread_setname_np(t->t, n);
+    }
+#else
+    (void)name;
+#endif
+    return rc;
+}
+
+int evs_thread_join(evs_thread_t *t)
+{
+    return pthread_join(t->t, NULL);
+}
+
+uint64_t evs_clock_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t evs_clock_mono_ms(void)
+{
+    return evs_clock_mono_ns() / 1000000ull;
+}
+
+int64_t evs_clock_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int evs_entropy(void *buf, size_t len)
+{
+    unsigned char *p = buf;
+    while (len > 0) {
+#if defined(__linux__)
+        ssize_t n = getrandom(p, len, 0);
+#else
+        ssize_t n = -1;
+        errno = ENOSYS;
+#endif
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return errno;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int evs_waker_init(evs_waker_t *w)
+{
+#if defined(__linux__)
+    w->fd[0] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    w->fd[1] = w->fd[0];
+    return w->fd[0] < 0 ? errno : 0;
+#else
+    if (pipe(w->fd) != 0) {
+        return errno;
+    }
+    for (int i = 0; i < 2; i++) {
+        fcntl(w->fd[i], F_SETFL, O_NONBLOCK);
+        fcntl(w->fd[i], F_SETFD, FD_CLOEXEC);
+    }
+    return 0;
+#endif
+}
+
+void evs_waker_destroy(evs_waker_t *w)
+{
+    if (w->fd[0] >= 0) {
+        close(w->fd[0]);
+    }
+    if (w->fd[1] >= 0 && w->fd[1] != w->fd[0]) {
+        close(w->fd[1]);
+    }
+    w->fd[0] = w->fd[1] = -1;
+}
+
+void evs_waker_signal(evs_waker_t *w)
+{
+#if defined(__linux__)
+    uint64_t one = 1;
+    ssize_t n = write(w->fd[1], &one, sizeof(one));
+#else
+    char one = 1;
+    ssize_t n = write(w->fd[1], &one, 1);
+#endif
+    (void)n; /* EAGAIN: already signalled, which is all we want */
+}
+
+void evs_waker_drain(evs_waker_t *w)
+{
+    uint64_t buf[8];
+    while (read(w->fd[0], buf, sizeof(buf)) > 0) {
+#if defined(__linux__)
+        break; /* one read resets an eventfd counter */
+#endif
+    }
+}
+
+int evs_waker_wait(evs_waker_t *w, uint32_t timeout_ms)
+{
+    struct pollfd p = {.fd = w->fd[0], .events = POLLIN};
+    int n;
+    do {
+        n = poll(&p, 1, timeout_ms > (uint32_t)INT32_MAX ? -1 : (int)timeout_ms);
+    } while (n < 0 && errno == EINTR);
+    if (n > 0) {
+        evs_waker_drain(w);
+        return 1;
+    }
+    return 0;
+}
+
+int evs_waker_fd(const evs_waker_t *w)
+{
+    return w->fd[0];
+}
