@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file evs_api.h
+ * @brief The transport-neutral service: routing of the REST API, authentication and
+ *        authorization, metrics, and (evs_stream.h) the stream sessions. The civetweb adapter
+ *        (evs_http) and the FastCGI adapter (evs_fcgi) are thin transports over it, so both serve
+ *        the same routes with the same rules; nothing here includes civetweb or libfcgi.
+ */
+#pragma once
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "evs_auth.h"
+#include "evs_hub.h"
+#include "evs_store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct evs_api evs_api_t;
+
+typedef struct evs_api_config {
+    const char *admin_token; /**< copied (hashed) at open; NULL or "" = no admin access */
+    uint32_t send_timeout_ms;
+    uint32_t keepalive_s;
+    uint32_t replay_max;
+    bool enable_ws_streams; /**< false: WebSocket stream upgrades are refused (SSE only) */
+} evs_api_config_t;
+
+#define EVS_API_CONFIG_DEFAULT()                                                              \
+    {                                                                                         \
+        .admin_token = NULL, .send_timeout_ms = CONFIG_EVS_SEND_TIMEOUT_MS,                   \
+        .keepalive_s = CONFIG_EVS_KEEPALIVE_S, .replay_max = CONFIG_EVS_REPLAY_MAX,           \
+        .enable_ws_streams = true,                                                            \
+    }
+
+/**
+ * @brief Create the service over an open store, hub and auth (all borrowed: they must outlive
+ *        the api).
+ * @return EVS_OK, EVS_ERR_INVALID_ARG, EVS_ERR_NO_MEM.
+ */
+evs_err_t evs_api_open(const evs_api_config_t *cfg, evs_store_t *store, evs_hub_t *hub,
+                       evs_auth_t *auth, evs_api_t **out);
+/** Accepts NULL. Call after every transport has stopped. */
+void evs_api_close(evs_api_t *api);
+
+/* ---- requests ------------------------------------------------------------------------ */
+
+/** A request as every transport presents it. All strings borrowed for the call. */
+typedef struct evs_req {
+    const char *method; /**< "GET", "POST"... */
+    const char *path;   /**< route path relative to the mount prefix, starting with '/',
+                             percent-decoded, dot segments removed */
+    const char *query;  /**< raw query string without '?', or NULL */
+    /** Header lookup (case-insensitive), NULL when absent. */
+    const char *(*header)(void *io, const char *name);
+    void *io;
+} evs_req_t;
+
+/* ---- auth ---------------------------------------------------------------------------- */
+
+typedef enum evs_principal_kind {
+    EVS_PRINCIPAL_ADMIN = 1,
+    EVS_PRINCIPAL_INGEST = 2,
+    EVS_PRINCIPAL_DASHBOARD = 3,
+} evs_principal_kind_t;
+
+typedef struct evs_principal {
+    evs_principal_kind_t kind;
+    uint32_t project_id; /**< 0 for ADMIN */
+} evs_principal_t;
+
+/**
+ * @brief Find the key of a request: `Authorization: Bearer <k>`, `X-Evstream-Key: <k>`, then,
+ *        when @p query_param is not NULL, that query parameter (`token` for streams, `key` for
+ *        WS ingest), and resolve it.
+ * @return EVS_OK, EVS_ERR_UNAUTHORIZED (missing or unknown).
+ */
+evs_err_t evs_api_authenticate(evs_api_t *api, const evs_req_t *req, const char *query_param,
+                               evs_principal_t *out);
+
+/** May @p p read project @p project_id (streams, event and issue queries, issue actions)?
+ *  @return EVS_OK, EVS_ERR_FORBIDDEN (ingest key, or another project's token). */
+evs_err_t evs_api_can_read(const evs_principal_t *p, uint32_t project_id);
+
+/* ---- query strings -------------------------------------------------------------------- */
+
+/**
+ * @brief The @p index-th value (0-based) of parameter @p name in raw query @p query,
+ *        percent-decoded ('+' is a space) into @p out (NUL terminated).
+ * @return EVS_OK, EVS_ERR_NOT_FOUND, EVS_ERR_TOO_LARGE (value longer than cap-1).
+ */
+evs_err_t evs_api_query_get(const char *query, const char *name, size_t index, char *out,
+                            size_t cap);
+
+/**
+ * @brief Build a filter from `level=` (repeatable, or comma separated), `min_level=` and
+ *        `environment=` (repeatable) query parameters.
+ * @param[out] why a human readable reason on error (may be NULL).
+ * @return EVS_OK, EVS_ERR_INVALID (unknown level, too many / too long environments).
+ */
+evs_err_t evs_api_filter_from_query(const char *query, evs_filter_t *out, char *why,
+                                    size_t why_cap);
+
+/* ---- metrics ------------------------------------------------------------------------- */
+
+typedef enum evs_reject_reason {
+    EVS_REJECT_INVALID = 0,   /**< malformed JSON or invalid field */
+    EVS_REJECT_TOO_LARGE,     /**< event or body over a size limit */
+    EVS_REJECT_TOO_MANY,      /**< batch over CONFIG_EVS_INGEST_BATCH_MAX */
+    EVS_REJECT_QUEUE_FULL,    /**< ingest queue full (503) */
+    EVS_REJECT_UNAUTHORIZED,  /**< missing / unknown key */
+    EVS_REJECT_FORBIDDEN,     /**< wrong kind of key */
+    EVS_REJECT_STORE,         /**< store failure */
+    EVS_REJECT_COUNT
+} evs_reject_reason_t;
+
+/** "invalid", "too_large", ... as used in `evs_events_rejected_total{reason=...}`. */
+const char *evs_api_reject_name(evs_reject_reason_t r);
+
+typedef enum evs_transport {
+    EVS_TRANSPORT_WS = 0,
+    EVS_TRANSPORT_SSE = 1,
+    EVS_TRANSPORT_FCGI = 2,
+    EVS_TRANSPORT_COUNT
+} evs_transport_t;
+
+/** Counters kept by the service (relaxed atomics), rendered by GET /metrics. */
+typedef struct evs_api_metrics {
+    atomic_uint_fast64_t events_ingested;
+    atomic_uint_fast64_t events_rejected[EVS_REJECT_COUNT];
+    atomic_uint_fast64_t stream_messages_sent;    /**< messages written to stream clients */
+    atomic_uint_fast64_t stream_messages_dropped; /**< event messages missed (dropped notices' counts) */
+    atomic_int_fast32_t streams[EVS_TRANSPORT_COUNT]; /**< open streams per transport */
+    atomic_uint_fast64_t streams_refused;         /**< 503 at the stream cap */
+    atomic_uint_fast64_t streams_timed_out;       /**< closed after the send timeout */
+} evs_api_metrics_t;
+
+evs_api_metrics_t *evs_api_metrics(evs_api_t *api);
+
+/**
+ * @brief Render Prometheus text for GET /metrics into @p buf.
+ * @return bytes written, 0 if @p cap was too small.
+ */
+size_t evs_api_render_metrics(evs_api_t *api, char *buf, size_t cap);
+
+evs_store_t *evs_api_store(evs_api_t *api);
+evs_hub_t *evs_api_hub(evs_api_t *api);
+evs_auth_t *evs_api_auth(evs_api_t *api);
+const evs_api_config_t *evs_api_config(const evs_api_t *api);
+
+#ifdef __cplusplus
+}
+#endif
