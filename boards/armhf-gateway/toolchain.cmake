@@ -1,0 +1,26 @@
+# SPDX-License-Identifier: MIT
+# The whole evstreamd for 32-bit ARM Linux, against a Debian armhf sysroot (CMAKE_SYSROOT) made by
+# scripts/make-sysroot.sh; binaries run under qemu-arm -L <sysroot> (CMAKE_CROSSCOMPILING_EMULATOR).
+set(CMAKE_SYSTEM_NAME Linux)
+set(CMAKE_SYSTEM_PROCESSOR arm)
+set(CMAKE_C_COMPILER arm-linux-gnueabihf-gcc)
+set(CMAKE_LIBRARY_ARCHITECTURE arm-linux-gnueabihf)
+
+if(NOT EVS_SYSROOT)
+    if(DEFINED ENV{EVS_SYSROOT})
+        set(EVS_SYSROOT "$ENV{EVS_SYSROOT}")
+    else()
+        get_filename_component(EVS_SYSROOT "${CMAKE_CURRENT_LIST_DIR}/../../build/sysroot-armhf" ABSOLUTE)
+    endif()
+endif()
+set(EVS_SYSROOT "${EVS_SYSROOT}" CACHE PATH "Debian armhf sysroot (scripts/make-sysroot.sh)")
+if(NOT EXISTS "${EVS_SYSROOT}/usr/include/sqlite3.h")
+    message(FATAL_ERROR "No armhf sysroot at ${EVS_SYSROOT}: run scripts/make-sysroot.sh first")
+endif()
+set(CMAKE_SYSROOT "${EVS_SYSROOT}")
+set(CMAKE_FIND_ROOT_PATH "${EVS_SYSROOT}")
+set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
+set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
+set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
+set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
+set(CMAKE_CROSSCOMPILING_EMULATOR qemu-arm -L "${EVS_SYSROOT}")
