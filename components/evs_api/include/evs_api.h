@@ -152,6 +152,68 @@ evs_hub_t *evs_api_hub(evs_api_t *api);
 evs_auth_t *evs_api_auth(evs_api_t *api);
 const evs_api_config_t *evs_api_config(const evs_api_t *api);
 
+
+/* ---- REST (added by the REST engineer) ------------------------------------------------ */
+
+/**
+ * A response built by the service for a transport to send. The body is a heap buffer: the REST
+ * path may allocate (the streaming path never does). @c headers holds extra header lines, each
+ * "Name: value\r\n" (e.g. Retry-After, Allow).
+ */
+typedef struct evs_resp {
+    int status;
+    const char *content_type; /**< static string */
+    char headers[160];
+    char *body; /**< owned; free with evs_resp_free() */
+    size_t len;
+    size_t cap;
+    bool oom; /**< an append failed: the transport answers 500 */
+} evs_resp_t;
+
+/** Empty 200 response with a JSON content type. */
+void evs_resp_init(evs_resp_t *r);
+/** Free the body. Accepts NULL. */
+void evs_resp_free(evs_resp_t *r);
+/** Append @p len bytes. Sets r->oom on failure. */
+void evs_resp_append(evs_resp_t *r, const char *data, size_t len);
+/** Append printf-formatted text. */
+void evs_resp_printf(evs_resp_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** Replace the response by a JSON error `{"error":msg,"code":code}` with @p status. */
+void evs_resp_error(evs_resp_t *r, int status, const char *code, const char *msg);
+
+/**
+ * @brief Serve one REST request (everything but the stream routes): routing, 404/405/415,
+ *        auth (401, 403, then 404), UTF-8 checks, ingest (acknowledged only after commit),
+ *        queries, issue actions, projects, /healthz and /metrics.
+ * @param[in]  body     the request body (borrowed for the call; may be NULL when @p body_len 0).
+ *                      The transport enforces CONFIG_EVS_HTTP_MAX_BODY before reading it.
+ * @param[out] resp     initialised by the caller with evs_resp_init().
+ * @note Any transport thread; blocks while an ingest waits for its commit.
+ */
+void evs_api_handle(evs_api_t *api, const evs_req_t *req, const char *body, size_t body_len,
+                    evs_resp_t *resp);
+
+/**
+ * @brief Ingest a body (one event object or an array) for @p project_id and wait for the
+ *        commit: the same semantics and response as POST /api/v1/events (202/207/400/413/503),
+ *        used by WS /ingest, whose reply frame is the response body.
+ */
+void evs_api_ingest(evs_api_t *api, uint32_t project_id, const char *body, size_t len,
+                    evs_resp_t *resp);
+
+/**
+ * @brief Create a project with fresh random keys (evs_auth), storing only their hashes.
+ * @param[out] ingest_key, dashboard_token the keys in clear (shown once), each at least
+ *             EVS_AUTH_KEY_MAX bytes.
+ * @return EVS_OK, EVS_ERR_INVALID_ARG (name), EVS_ERR_EXISTS, EVS_ERR_IO, store errors.
+ */
+evs_err_t evs_api_project_create(evs_api_t *api, const char *name, char *ingest_key,
+                                 size_t ik_cap, char *dashboard_token, size_t dt_cap,
+                                 evs_project_t *out);
+
+/** @return true when @p s (@p len bytes) is valid UTF-8 (no overlongs, no surrogates). */
+bool evs_api_utf8_valid(const char *s, size_t len);
+
 #ifdef __cplusplus
 }
 #endif
