@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: MIT
+// The page opens from the daemon, connects over WebSocket, and shows events posted over HTTP live
+// (level, environment, message, relative time), newest first, each once; keeps a screenshot.
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert');
+const { Daemon, openBrowser, waitFor, rows, pageUrl, artifact } = require('../lib/harness');
+
+test('events posted over HTTP appear live over WebSocket', async (t) => {
+  const d = await new Daemon().start();
+  t.after(() => d.close());
+  const p = await d.createProject('lan-gateway');
+  const before = await d.post(p, { level: 'info', message: 'boot complete', environment: 'production' });
+  const b = await openBrowser();
+  t.after(() => b.close());
+  const { page } = b;
+  await page.goto(pageUrl(d, p));
+  await waitFor(() => page.textContent('#badge').then((x) => x === 'WebSocket'), 'WebSocket badge');
+  // The token left the address bar and was remembered.
+  assert.strictEqual(new URL(page.url()).hash, '');
+  assert.strictEqual(await page.inputValue('#pid'), String(p.id));
+  // History below the stream's start comes from the REST API.
+  await waitFor(async () => (await rows(page)).some((r) => r.id === before[0]), 'the earlier event');
+
+  const ids = await d.post(p, [
+    { level: 'error', message: 'sensor 4 timeout', environment: 'production', tags: { sensor: '4' } },
+    { level: 'warning', message: 'battery low', environment: 'staging' },
+    { level: 'fatal', message: 'watchdog reset', environment: 'production' },
+  ]);
+  const got = await waitFor(async () => { const r = await rows(page); return r.length >= 4 && r; }, 'four rows');
+  assert.deepStrictEqual(got.map((r) => r.id), [ids[2], ids[1], ids[0], before[0]]);
+  assert.deepStrictEqual(got.map((r) => r.level), ['fatal', 'warning', 'error', 'info']);
+  assert.deepStrictEqual(got.map((r) => r.env), ['production', 'staging', 'production', 'production']);
+  assert.deepStrictEqual(got.map((r) => r.msg), ['watchdog reset', 'battery low', 'sensor 4 timeout', 'boot complete']);
+  assert.match(await page.textContent('#events li .age'), /^\d+s ago$/);
+  // Level colour: the chip has the level's class and a distinct background.
+  const colours = await page.$$eval('#events li .lv', (els) => els.map((e) => getComputedStyle(e).backgroundColor));
+  assert.strictEqual(new Set(colours).size, 4);
+  // Issues: four messages, four unresolved issues, counted in the header.
+  await waitFor(() => page.textContent('#count').then((x) => x === '4'), 'count 4');
+  await waitFor(() => page.$$eval('#issues li', (l) => l.length === 4), 'four issues');
+
+  await page.screenshot({ path: artifact('dashboard.png') });
+  assert.deepStrictEqual(b.problems, []);
+});
