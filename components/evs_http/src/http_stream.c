@@ -1,0 +1,290 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file http_stream.c
+ * @brief civetweb glue for `/stream/projects/:id`: the WebSocket handlers (admission in the
+ *        connect handler, the whole session in the ready handler) and the request handler that
+ *        serves SSE (or explains how to connect). The session itself is evs_stream's.
+ *
+ * Why the socket descriptor: civetweb 1.15 neither exposes a connection's fd nor lets another
+ * thread wake a worker, and its writes block (see docs/internals and shared civetweb notes).
+ * A stream therefore keeps its worker (the ready / request handler does not return until the
+ * stream ends) and drives the socket itself with poll() and non-blocking send()/recv(). The fd
+ * is found once, at admission, by matching the connection's TCP 4-tuple from
+ * mg_get_request_info() against getpeername()/getsockname() of the process's sockets. Plain
+ * TCP only: with TLS the bytes on the fd are ciphertext, so this works for no TLS listener.
+ */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "evs_json.h"
+#include "evs_stream.h"
+#include "http_priv.h"
+
+#define EVS__STREAM_PATH "/stream/projects"
+
+static const char *hdr_get(void *io, const char *name)
+{
+    return mg_get_header((const struct mg_connection *)io, name);
+}
+
+/* The request as evs_stream sees it: path "/stream/projects..." whatever the mount prefix. */
+static bool build_req(const struct mg_connection *conn, evs_req_t *req, char *path, size_t cap)
+{
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    const char *uri = ri->local_uri != NULL ? ri->local_uri : ri->request_uri;
+    const char *p = uri != NULL ? strstr(uri, EVS__STREAM_PATH) : NULL;
+    if (p == NULL || strlen(p) >= cap) {
+        return false;
+    }
+    strcpy(path, p);
+    req->method = ri->request_method;
+    req->path = path;
+    req->query = ri->query_string;
+    req->header = hdr_get;
+    req->io = (void *)conn;
+    return true;
+}
+
+static void send_json(struct mg_connection *conn, int status, const char *reason,
+                      const char *body, size_t len, const char *extra)
+{
+    mg_printf(conn,
+              "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+              "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
+              status, reason, len, extra != NULL ? extra : "");
+    mg_write(conn, body, len);
+}
+
+static const char *reason_of(int status)
+{
+    switch (status) {
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Internal Server Error";
+    }
+}
+
+static void send_refusal(struct mg_connection *conn, const evs_stream_refusal_t *r)
+{
+    const char *extra = r->status == 503 ? "Retry-After: 5\r\n" : NULL;
+    send_json(conn, r->status, reason_of(r->status), r->body, r->len, extra);
+}
+
+static void send_error(struct mg_connection *conn, int status, const char *msg, const char *code)
+{
+    char body[320];
+    size_t n = evs_json_encode_error(body, sizeof(body), msg, code);
+    send_json(conn, status, reason_of(status), body, n, NULL);
+}
+
+static bool addr_matches(const struct sockaddr_storage *ss, const char *ip, int port)
+{
+    char buf[INET6_ADDRSTRLEN];
+    int p;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        if (inet_ntop(AF_INET, &a->sin_addr, buf, sizeof(buf)) == NULL) {
+            return false;
+        }
+        p = ntohs(a->sin_port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        if (inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof(buf)) == NULL) {
+            return false;
+        }
+        p = ntohs(a->sin6_port);
+    } else {
+        return false;
+    }
+    if (p != port) {
+        return false;
+    }
+    if (strcmp(buf, ip) == 0) {
+        return true;
+    }
+    /* civetweb may print a v4-mapped peer without its "::ffff:" prefix */
+    return strncmp(buf, "::ffff:", 7) == 0 && strcmp(buf + 7, ip) == 0;
+}
+
+static bool fd_is_conn(int fd, const struct mg_request_info *ri)
+{
+    struct sockaddr_storage peer, local;
+    socklen_t pl = sizeof(peer), ll = sizeof(local);
+    if (getpeername(fd, (struct sockaddr *)&peer, &pl) != 0) {
+        return false; /* not a socket, or a listening / unconnected one */
+    }
+    if (!addr_matches(&peer, ri->remote_addr, ri->remote_port)) {
+        return false;
+    }
+    if (getsockname(fd, (struct sockaddr *)&local, &ll) != 0) {
+        return false;
+    }
+    int lport = local.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&local)->sin_port)
+                                           : ntohs(((struct sockaddr_in6 *)&local)->sin6_port);
+    return lport == ri->server_port;
+}
+
+/* The connection's socket, found by its 4-tuple (see the file comment). -1 if not found. */
+static int find_fd(const struct mg_connection *conn)
+{
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    if (ri == NULL || ri->is_ssl) {
+        return -1;
+    }
+    DIR *d = opendir("/proc/self/fd");
+    if (d != NULL) {
+        int found = -1;
+        int own = dirfd(d);
+        struct dirent *e;
+        while (found < 0 && (e = readdir(d)) != NULL) {
+            if (e->d_name[0] < '0' || e->d_name[0] > '9') {
+                continue;
+            }
+            int fd = atoi(e->d_name);
+            if (fd != own && fd_is_conn(fd, ri)) {
+                found = fd;
+            }
+        }
+        closedir(d);
+        return found;
+    }
+    for (int fd = 0; fd < 65536; fd++) {
+        if (fd_is_conn(fd, ri)) {
+            return fd;
+        }
+    }
+    return -1;
+}
+
+/* ---- WebSocket ---------------------------------------------------------------------- */
+
+static int ws_connect(const struct mg_connection *cconn, void *cbdata)
+{
+    evs_api_t *api = cbdata;
+    /* Refusals are plain HTTP responses written before the handshake; civetweb lets the
+     * connect handler write (the connection is not yet a WebSocket). */
+    struct mg_connection *conn = (struct mg_connection *)cconn;
+    char path[256];
+    evs_req_t req;
+    if (!build_req(cconn, &req, path, sizeof(path))) {
+        send_error(conn, 404, "no such stream: use /stream/projects/<id>", "not_found");
+        return 1;
+    }
+    evs_stream_t *s = NULL;
+    evs_stream_refusal_t ref;
+    if (evs_stream_open(api, &req, EVS_TRANSPORT_WS, &s, &ref) != EVS_OK) {
+        send_refusal(conn, &ref);
+        return 1;
+    }
+    int fd = find_fd(cconn);
+    if (fd < 0) {
+        evs_stream_close(s);
+        send_error(conn, 500, "stream socket not found (TLS listeners cannot stream)",
+                   "internal");
+        return 1;
+    }
+    evs_stream_bind_fd(s, fd);
+    mg_set_user_connection_data(cconn, s);
+    return 0;
+}
+
+static void ws_ready(struct mg_connection *conn, void *cbdata)
+{
+    (void)cbdata;
+    evs_stream_t *s = mg_get_user_connection_data(conn);
+    if (s == NULL) {
+        return;
+    }
+    /* The whole stream runs here, on this pinned worker; the socket is shut down on return,
+     * so civetweb's read loop that follows ends at once and calls ws_close. */
+    (void)evs_stream_run(s);
+    mg_set_user_connection_data(conn, NULL);
+    evs_stream_close(s);
+}
+
+static int ws_data(struct mg_connection *conn, int flags, char *data, size_t len, void *cbdata)
+{
+    /* Reached only after the session ended (it reads its frames itself): close. */
+    (void)conn;
+    (void)flags;
+    (void)data;
+    (void)len;
+    (void)cbdata;
+    return 0;
+}
+
+static void ws_close(const struct mg_connection *conn, void *cbdata)
+{
+    (void)cbdata;
+    evs_stream_t *s = mg_get_user_connection_data(conn);
+    if (s != NULL) {
+        /* Admitted but never run (the handshake failed): release it here. */
+        mg_set_user_connection_data(conn, NULL);
+        evs_stream_close(s);
+    }
+}
+
+/* ---- SSE (and refusals of plain requests) ---------------------------------------------- */
+
+static int sse_handler(struct mg_connection *conn, void *cbdata)
+{
+    evs_api_t *api = cbdata;
+    char path[256];
+    evs_req_t req;
+    if (!build_req(conn, &req, path, sizeof(path))) {
+        send_error(conn, 404, "no such stream: use /stream/projects/<id>", "not_found");
+        return 404;
+    }
+    if (strcmp(req.method, "GET") != 0) {
+        send_error(conn, 405, "streams are read with GET", "method_not_allowed");
+        return 405;
+    }
+    if (!evs_stream_wants_sse(&req)) {
+        send_error(conn, 400,
+                   "this is a stream: connect with a WebSocket upgrade, or for SSE send "
+                   "'Accept: text/event-stream' or add '?transport=sse'",
+                   "not_a_stream_request");
+        return 400;
+    }
+    evs_stream_t *s = NULL;
+    evs_stream_refusal_t ref;
+    if (evs_stream_open(api, &req, EVS_TRANSPORT_SSE, &s, &ref) != EVS_OK) {
+        send_refusal(conn, &ref);
+        return ref.status;
+    }
+    int fd = find_fd(conn);
+    if (fd < 0) {
+        evs_stream_close(s);
+        send_error(conn, 500, "stream socket not found (TLS listeners cannot stream)",
+                   "internal");
+        return 500;
+    }
+    mg_printf(conn, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                    "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\nConnection: close\r\n\r\n");
+    evs_stream_bind_fd(s, fd);
+    (void)evs_stream_run(s);
+    evs_stream_close(s);
+    return 200;
+}
+
+void evs_http__stream_attach(struct mg_context *ctx, const char *uri, evs_api_t *api)
+{
+    mg_set_websocket_handler(ctx, uri, ws_connect, ws_ready, ws_data, ws_close, api);
+    mg_set_request_handler(ctx, uri, sse_handler, api);
+}

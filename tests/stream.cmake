@@ -1,0 +1,35 @@
+# SPDX-License-Identifier: MIT
+# Streams (WebSocket + SSE): unit.stream_ws (frame helpers) and the integration suites against
+# the real evstreamd: integration.stream (Python stdlib client + harness) and
+# integration.stream_node (independent clients: Node's ws and eventsource packages).
+if(NOT EVS_CORE_ONLY)
+    evs_unit_test(stream_ws LIBS evs_core cmocka
+                  SRCS ${CMAKE_SOURCE_DIR}/components/evs_api/src/stream_ws.c)
+    foreach(c evs_api evs_store evs_json evs_auth)
+        target_include_directories(test_stream_ws PRIVATE ${CMAKE_SOURCE_DIR}/components/${c}/include)
+    endforeach()
+
+    if(TARGET evstreamd)
+        # Latency thresholds are relaxed under the sanitizers (the tests read EVS_TEST_SLOW).
+        if(EVS_SANITIZE STREQUAL "")
+            set(_evs_stream_env "EVSTREAMD=$<TARGET_FILE:evstreamd>")
+        else()
+            set(_evs_stream_env "EVSTREAMD=$<TARGET_FILE:evstreamd>;EVS_TEST_SLOW=1")
+        endif()
+        file(GLOB _evs_stream_py CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/integration/test_stream*.py)
+        foreach(t ${_evs_stream_py})
+            get_filename_component(n ${t} NAME_WE)
+            string(REPLACE "test_" "" n ${n})
+            add_test(NAME integration.${n} COMMAND ${EVS_PYTHON} ${t} $<TARGET_FILE:evstreamd>)
+            set_tests_properties(integration.${n} PROPERTIES LABELS integration TIMEOUT 180
+                                 ENVIRONMENT "${_evs_stream_env}")
+        endforeach()
+        find_program(EVS_NODE node)
+        if(EVS_NODE AND EXISTS ${CMAKE_SOURCE_DIR}/tests/node/package.json)
+            add_test(NAME integration.stream_node
+                     COMMAND ${EVS_NODE} ${CMAKE_SOURCE_DIR}/tests/node/stream.test.js)
+            set_tests_properties(integration.stream_node PROPERTIES LABELS integration TIMEOUT 180
+                                 ENVIRONMENT "${_evs_stream_env}")
+        endif()
+    endif()
+endif()
