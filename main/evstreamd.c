@@ -1,31 +1,470 @@
 /* SPDX-License-Identifier: MIT */
-/* evstreamd: prints its version and effective configuration, then waits for SIGTERM. */
+/*
+ * evstreamd: the reference daemon. Reads its options (config file, then command line), opens
+ * evstream through the facade, serves it over civetweb, creates a demo project on first run,
+ * and shuts down gracefully on SIGTERM/SIGINT (stop accepting, drain the writer, close the
+ * database). Everything else lives in the components; this file sees only evstream.h.
+ */
+#include <errno.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
-#include <unistd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
 
-#include "evs_types.h"
+#include "evstream.h"
 
-static volatile sig_atomic_t s_stop;
+enum { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
+static int s_log_level = LOG_INFO;
 
-static void on_signal(int sig)
+static void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void log_msg(int level, const char *fmt, ...)
 {
-    (void)sig;
-    s_stop = 1;
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    if (level > s_log_level) {
+        return;
+    }
+    char ts[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%s evstreamd: [%s] %s\n", ts, names[level], line);
 }
 
-int main(void)
+typedef struct options {
+    int port;
+    char db[PATH_MAX];
+    char bind[64];
+    char admin_token[256];
+    bool demo;
+    bool ws_streams;
+    uint32_t commit_interval_ms;
+    uint32_t queue_depth;
+    int64_t retention_max_events;
+    int64_t retention_max_db_kb;
+    bool sync_full;
+    uint32_t send_timeout_ms;
+    uint32_t keepalive_s;
+} options_t;
+
+static void usage(FILE *f)
 {
-    struct sigaction sa = {0};
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    printf("evstreamd 0.1.0\n");
-    printf("ring: %d slots x %d bytes, backlog %d, max streams %d\n", CONFIG_EVS_RING_SLOTS,
-           CONFIG_EVS_RING_SLOT_SIZE, CONFIG_EVS_CLIENT_BACKLOG, CONFIG_EVS_MAX_STREAMS);
-    fflush(stdout);
-    while (!s_stop) {
-        pause();
+    fprintf(f,
+            "usage: evstreamd [options]\n"
+            "  --port N            listen on port N (default %d; 0 = any free port)\n"
+            "  --bind ADDR         listen on this IPv4 address only (default: all)\n"
+            "  --db PATH           SQLite database (default %s)\n"
+            "  --config FILE       read key = value options from FILE (command line wins)\n"
+            "  --admin-token TOK   admin token for project management (or $EVSTREAMD_ADMIN_TOKEN)\n"
+            "  --no-demo           do not create a demo project on first run\n"
+            "  --no-ws-streams     dashboards stream over SSE only\n"
+            "  --log-level L       error, warn, info (default) or debug\n"
+            "  --help              this text\n"
+            "  --version           print the version\n"
+            "Config file keys: port, bind, db, admin_token, demo, ws_streams, log_level,\n"
+            "commit_interval_ms, queue_depth, retention_max_events, retention_max_db_kb,\n"
+            "sync (normal|full), send_timeout_ms, keepalive_s. See docs/configuration.md.\n",
+            CONFIG_EVS_DEFAULT_PORT, CONFIG_EVS_DEFAULT_DB_PATH);
+}
+
+static bool parse_bool(const char *v, bool *out)
+{
+    if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcmp(v, "1") ||
+        !strcasecmp(v, "on")) {
+        *out = true;
+        return true;
     }
+    if (!strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcmp(v, "0") ||
+        !strcasecmp(v, "off")) {
+        *out = false;
+        return true;
+    }
+    return false;
+}
+
+static bool parse_i64(const char *v, int64_t min, int64_t max, int64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || !v[0] || *end || x < min || x > max) {
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+/* Apply one option; @p where names the origin for messages. */
+static bool apply(options_t *o, const char *key, const char *val, const char *where)
+{
+    int64_t x;
+    bool ok = true;
+    if (!strcmp(key, "port")) {
+        ok = parse_i64(val, 0, 65535, &x);
+        o->port = (int)x;
+    } else if (!strcmp(key, "db")) {
+        ok = val[0] && strlen(val) < sizeof(o->db);
+        snprintf(o->db, sizeof(o->db), "%s", val);
+    } else if (!strcmp(key, "bind")) {
+        ok = strlen(val) < sizeof(o->bind);
+        snprintf(o->bind, sizeof(o->bind), "%s", val);
+    } else if (!strcmp(key, "admin_token")) {
+        ok = strlen(val) < sizeof(o->admin_token);
+        snprintf(o->admin_token, sizeof(o->admin_token), "%s", val);
+    } else if (!strcmp(key, "demo")) {
+        ok = parse_bool(val, &o->demo);
+    } else if (!strcmp(key, "ws_streams")) {
+        ok = parse_bool(val, &o->ws_streams);
+    } else if (!strcmp(key, "log_level")) {
+        static const char *const names[] = {"error", "warn", "info", "debug"};
+        ok = false;
+        for (int i = 0; i < 4; i++) {
+            if (!strcmp(val, names[i])) {
+                s_log_level = i;
+                ok = true;
+            }
+        }
+    } else if (!strcmp(key, "commit_interval_ms")) {
+        ok = parse_i64(val, 0, 60000, &x);
+        o->commit_interval_ms = (uint32_t)x;
+    } else if (!strcmp(key, "queue_depth")) {
+        ok = parse_i64(val, 1, 1048576, &x);
+        o->queue_depth = (uint32_t)x;
+    } else if (!strcmp(key, "retention_max_events")) {
+        ok = parse_i64(val, 0, INT64_MAX, &o->retention_max_events);
+    } else if (!strcmp(key, "retention_max_db_kb")) {
+        ok = parse_i64(val, 0, INT64_MAX, &o->retention_max_db_kb);
+    } else if (!strcmp(key, "sync")) {
+        ok = !strcmp(val, "normal") || !strcmp(val, "full");
+        o->sync_full = !strcmp(val, "full");
+    } else if (!strcmp(key, "send_timeout_ms")) {
+        ok = parse_i64(val, 100, 600000, &x);
+        o->send_timeout_ms = (uint32_t)x;
+    } else if (!strcmp(key, "keepalive_s")) {
+        ok = parse_i64(val, 1, 3600, &x);
+        o->keepalive_s = (uint32_t)x;
+    } else {
+        log_msg(LOG_ERROR, "%s: unknown option \"%s\"", where, key);
+        return false;
+    }
+    if (!ok) {
+        log_msg(LOG_ERROR, "%s: invalid value \"%s\" for %s", where, val, key);
+    }
+    return ok;
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t') {
+        s++;
+    }
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r')) {
+        s[--n] = '\0';
+    }
+    return s;
+}
+
+static bool read_config(options_t *o, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        log_msg(LOG_ERROR, "cannot read config file %s: %s", path, strerror(errno));
+        return false;
+    }
+    char line[1024];
+    int lineno = 0;
+    bool ok = true;
+    while (fgets(line, sizeof(line), f)) {
+        lineno++;
+        char *s = trim(line);
+        if (!*s || *s == '#') {
+            continue;
+        }
+        char *eq = strchr(s, '=');
+        char where[PATH_MAX + 16];
+        snprintf(where, sizeof(where), "%s:%d", path, lineno);
+        if (!eq) {
+            log_msg(LOG_ERROR, "%s: expected key = value", where);
+            ok = false;
+            continue;
+        }
+        *eq = '\0';
+        char *key = trim(s);
+        char *val = trim(eq + 1);
+        size_t vl = strlen(val);
+        if (vl >= 2 && val[0] == '"' && val[vl - 1] == '"') {
+            val[vl - 1] = '\0';
+            val++;
+        }
+        ok = apply(o, key, val, where) && ok;
+    }
+    fclose(f);
+    return ok;
+}
+
+/* 0: go on; 1: exit 0 (help/version); -1: exit 2 (usage error). */
+static int parse_args(options_t *o, int argc, char **argv)
+{
+    static const struct {
+        const char *flag;
+        const char *key;
+    } map[] = {
+        {"--port", "port"},
+        {"--db", "db"},
+        {"--bind", "bind"},
+        {"--admin-token", "admin_token"},
+        {"--log-level", "log_level"},
+    };
+    /* the config file first, so that the command line wins */
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--config")) {
+            if (i + 1 >= argc) {
+                log_msg(LOG_ERROR, "--config needs a file");
+                return -1;
+            }
+            if (!read_config(o, argv[i + 1])) {
+                return -1;
+            }
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 1;
+        }
+        if (!strcmp(a, "--version")) {
+            printf("evstreamd %s\n", evs_version());
+            return 1;
+        }
+        if (!strcmp(a, "--no-demo")) {
+            o->demo = false;
+            continue;
+        }
+        if (!strcmp(a, "--no-ws-streams")) {
+            o->ws_streams = false;
+            continue;
+        }
+        if (!strcmp(a, "--config")) {
+            i++;
+            continue;
+        }
+        bool known = false;
+        for (size_t k = 0; k < sizeof(map) / sizeof(map[0]); k++) {
+            if (!strcmp(a, map[k].flag)) {
+                known = true;
+                if (i + 1 >= argc) {
+                    log_msg(LOG_ERROR, "%s needs a value", a);
+                    return -1;
+                }
+                if (!apply(o, map[k].key, argv[++i], a)) {
+                    return -1;
+                }
+            }
+        }
+        if (!known) {
+            log_msg(LOG_ERROR, "unknown argument \"%s\" (see --help)", a);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Create the database's folder when missing (the default lives under /var/lib). */
+static void ensure_parent_dir(const char *path)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir) {
+        return;
+    }
+    *slash = '\0';
+    for (char *p = dir + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(dir, 0750);
+            *p = '/';
+        }
+    }
+    if (mkdir(dir, 0750) == 0) {
+        log_msg(LOG_INFO, "created %s", dir);
+    }
+}
+
+typedef struct first_project {
+    uint32_t id;
+    uint32_t count;
+    char name[128];
+} first_project_t;
+
+static void on_project(void *ctx, const evs_project_t *p)
+{
+    first_project_t *f = ctx;
+    if (f->count++ == 0) {
+        f->id = p->id;
+        snprintf(f->name, sizeof(f->name), "%s", p->name);
+    }
+}
+
+static void demo_project(evs_t *evs, int port)
+{
+    first_project_t fp = {0};
+    if (evs_store_projects(evs_get_store(evs), on_project, &fp) != EVS_OK) {
+        log_msg(LOG_WARN, "cannot list projects");
+        return;
+    }
+    if (fp.count > 0) {
+        log_msg(LOG_INFO,
+                "%u project(s); first: id %u \"%s\" (its ingest key and dashboard token were "
+                "printed when it was created)",
+                fp.count, fp.id, fp.name);
+        return;
+    }
+    char ik[EVS_AUTH_KEY_MAX];
+    char dt[EVS_AUTH_KEY_MAX];
+    evs_project_t p;
+    evs_err_t e = evs_project_create(evs, "demo", ik, sizeof(ik), dt, sizeof(dt), &p);
+    if (e != EVS_OK) {
+        log_msg(LOG_WARN, "cannot create the demo project: %s", evs_strerror(e));
+        return;
+    }
+    /* Keys are shown once: they are stored hashed. */
+    printf("\nCreated the demo project (id %u). Its keys are shown only now:\n"
+           "  ingest key:      %s\n"
+           "  dashboard token: %s\n\n"
+           "Post an event:\n"
+           "  curl -s -X POST http://localhost:%d/api/v1/events \\\n"
+           "    -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n"
+           "    -d '{\"level\":\"error\",\"message\":\"hello from curl\"}'\n\n"
+           "Read it back:\n"
+           "  curl -s -H 'Authorization: Bearer %s' "
+           "http://localhost:%d/api/v1/projects/%u/events\n\n"
+           "Dashboard: http://localhost:%d/?project=%u&token=%s\n\n",
+           p.id, ik, dt, port, ik, dt, port, p.id, port, p.id, dt);
+    fflush(stdout);
+}
+
+static void print_budget(void)
+{
+    unsigned long long ring =
+        (unsigned long long)CONFIG_EVS_RING_SLOTS * CONFIG_EVS_RING_SLOT_SIZE;
+    unsigned long long wbufs =
+        (unsigned long long)CONFIG_EVS_MAX_STREAMS * CONFIG_EVS_STREAM_WBUF_SIZE;
+    unsigned long long batch = (unsigned long long)CONFIG_EVS_INGEST_BATCH_MAX *
+                               (CONFIG_EVS_EVENT_MAX_BYTES + 384);
+    log_msg(LOG_INFO,
+            "static memory budget: ring %d x %d B = %llu KiB; stream buffers %d x %d B = "
+            "%llu KiB; subscriber table %d entries, %d rooms",
+            CONFIG_EVS_RING_SLOTS, CONFIG_EVS_RING_SLOT_SIZE, ring / 1024,
+            CONFIG_EVS_MAX_STREAMS, CONFIG_EVS_STREAM_WBUF_SIZE, wbufs / 1024,
+            CONFIG_EVS_MAX_STREAMS, CONFIG_EVS_HUB_MAX_ROOMS);
+    log_msg(LOG_INFO,
+            "bounded per request: body <= %d B, batch <= %d events (<= %llu KiB normalized); "
+            "ingest queue %d events; HTTP threads %d (%d for streams + %d for REST)",
+            CONFIG_EVS_HTTP_MAX_BODY, CONFIG_EVS_INGEST_BATCH_MAX, batch / 1024,
+            CONFIG_EVS_INGEST_QUEUE_DEPTH, CONFIG_EVS_MAX_STREAMS + CONFIG_EVS_HTTP_WORKERS,
+            CONFIG_EVS_MAX_STREAMS, CONFIG_EVS_HTTP_WORKERS);
+}
+
+int main(int argc, char **argv)
+{
+    options_t o = {
+        .port = CONFIG_EVS_DEFAULT_PORT,
+        .demo = true,
+        .ws_streams = true,
+        .commit_interval_ms = CONFIG_EVS_COMMIT_INTERVAL_MS,
+        .queue_depth = CONFIG_EVS_INGEST_QUEUE_DEPTH,
+        .retention_max_events = CONFIG_EVS_RETENTION_MAX_EVENTS,
+        .retention_max_db_kb = CONFIG_EVS_RETENTION_MAX_DB_KB,
+        .sync_full = EVS__STORE_SYNC_FULL,
+        .send_timeout_ms = CONFIG_EVS_SEND_TIMEOUT_MS,
+        .keepalive_s = CONFIG_EVS_KEEPALIVE_S,
+    };
+    snprintf(o.db, sizeof(o.db), "%s", CONFIG_EVS_DEFAULT_DB_PATH);
+    const char *env_token = getenv("EVSTREAMD_ADMIN_TOKEN");
+    if (env_token) {
+        snprintf(o.admin_token, sizeof(o.admin_token), "%s", env_token);
+    }
+    int rc = parse_args(&o, argc, argv);
+    if (rc != 0) {
+        return rc > 0 ? 0 : 2;
+    }
+
+    /* Signals go to this thread only (sigwait below); every thread started later inherits
+     * the mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    log_msg(LOG_INFO, "evstreamd %s starting", evs_version());
+    log_msg(LOG_INFO,
+            "configuration: port %d%s%s, db %s, admin token %s, demo %s, ws streams %s, "
+            "commit interval %u ms, queue %u, retention %lld events / %lld KiB, sync %s, "
+            "send timeout %u ms, keep-alive %u s",
+            o.port, o.bind[0] ? ", bind " : "", o.bind, o.db, o.admin_token[0] ? "set" : "none",
+            o.demo ? "yes" : "no", o.ws_streams ? "yes" : "no", o.commit_interval_ms,
+            o.queue_depth, (long long)o.retention_max_events, (long long)o.retention_max_db_kb,
+            o.sync_full ? "full" : "normal", o.send_timeout_ms, o.keepalive_s);
+    print_budget();
+    if (!o.admin_token[0]) {
+        log_msg(LOG_WARN, "no admin token: project management is disabled "
+                          "(--admin-token or $EVSTREAMD_ADMIN_TOKEN)");
+    }
+
+    ensure_parent_dir(o.db);
+    evs_config_t cfg = EVS_CONFIG_DEFAULT();
+    cfg.db_path = o.db;
+    cfg.admin_token = o.admin_token;
+    cfg.enable_ws_streams = o.ws_streams;
+    cfg.send_timeout_ms = o.send_timeout_ms;
+    cfg.keepalive_s = o.keepalive_s;
+    cfg.queue_depth = o.queue_depth;
+    cfg.commit_interval_ms = o.commit_interval_ms;
+    cfg.retention_max_events = o.retention_max_events;
+    cfg.retention_max_db_kb = o.retention_max_db_kb;
+    cfg.sync_full = o.sync_full;
+    evs_t *evs = NULL;
+    evs_err_t e = evs_open(&cfg, &evs);
+    if (e != EVS_OK) {
+        log_msg(LOG_ERROR, "cannot open the database %s: %s (%s)", o.db, evs_strerror(e),
+                evs_err_name(e));
+        return 1;
+    }
+    int port = 0;
+    char why[320] = "";
+    e = evs_serve_http(evs, o.port, o.bind[0] ? o.bind : NULL, &port, why, sizeof(why));
+    if (e != EVS_OK) {
+        log_msg(LOG_ERROR, "%s", why[0] ? why : evs_strerror(e));
+        log_msg(LOG_ERROR, "is another process using port %d? choose one with --port", o.port);
+        evs_close(evs);
+        return 1;
+    }
+    if (o.demo) {
+        demo_project(evs, port);
+    }
+    fprintf(stderr, "evstreamd: listening on port %d\n", port);
+    fflush(stderr);
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    log_msg(LOG_INFO, "%s: stopping (draining the ingest queue, closing the database)",
+            sig == SIGINT ? "SIGINT" : "SIGTERM");
+    evs_close(evs);
+    log_msg(LOG_INFO, "stopped");
     return 0;
 }

@@ -1,0 +1,525 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The civetweb adapter, REST part: the catch-all request handler of a mount (REST routes via
+ * evs_api_handle, dashboard assets when built in, JSON 404 for everything else), WS /ingest,
+ * and the creation of a civetweb context with evstream's options. No document_root is ever
+ * set, so civetweb never maps a URL to a file and never runs CGI. Streams live in
+ * http_stream.c.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <civetweb.h>
+
+#include "evs_http.h"
+#include "evs_json.h"
+#include "http_priv.h"
+#ifdef EVS_HAVE_ASSETS
+#include "evs_assets.h"
+#endif
+
+#define PREFIX_MAX 96
+
+#ifndef CONFIG_EVS_HTTP_MAX_HEADER_BYTES
+#define CONFIG_EVS_HTTP_MAX_HEADER_BYTES 16384
+#endif
+
+static void count_reject(evs_api_t *api, evs_reject_reason_t r)
+{
+    atomic_fetch_add_explicit(&evs_api_metrics(api)->events_rejected[r], 1,
+                              memory_order_relaxed);
+}
+
+struct evs_http_mount {
+    struct mg_context *ctx;
+    evs_api_t *api;
+    char base[PREFIX_MAX + 1]; /* prefix without trailing '/'; "" for "/" */
+    size_t base_len;
+    char uri_root[PREFIX_MAX + 2];
+    char uri_ingest[PREFIX_MAX + 16];
+    char uri_stream[PREFIX_MAX + 24];
+};
+
+#ifndef EVS_HAVE_STREAMS
+/* Until http_stream.c is in the tree, streams answer like any unknown route. */
+void evs_http__stream_attach(struct mg_context *ctx, const char *uri, evs_api_t *api)
+{
+    (void)ctx;
+    (void)uri;
+    (void)api;
+}
+#endif
+
+/* ---- helpers -------------------------------------------------------------------------- */
+
+static const char *req_header(void *io, const char *name)
+{
+    return mg_get_header((const struct mg_connection *)io, name);
+}
+
+static const char *status_text(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 207:
+        return "Multi-Status";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Status";
+    }
+}
+
+static void send_resp(struct mg_connection *c, const evs_resp_t *r, bool close)
+{
+    mg_printf(c,
+              "HTTP/1.1 %d %s\r\n"
+              "Content-Type: %s\r\n"
+              "Content-Length: %zu\r\n"
+              "Cache-Control: no-store\r\n"
+              "X-Content-Type-Options: nosniff\r\n"
+              "%s%s\r\n",
+              r->status, status_text(r->status), r->content_type, r->len, r->headers,
+              close ? "Connection: close\r\n" : "");
+    if (r->len) {
+        mg_write(c, r->body, r->len);
+    }
+}
+
+static void send_error(struct mg_connection *c, int status, const char *code, const char *msg,
+                       bool close)
+{
+    char body[320];
+    size_t n = evs_json_encode_error(body, sizeof(body), msg, code);
+    mg_printf(c,
+              "HTTP/1.1 %d %s\r\n"
+              "Content-Type: application/json\r\n"
+              "Content-Length: %zu\r\n"
+              "Cache-Control: no-store\r\n"
+              "X-Content-Type-Options: nosniff\r\n"
+              "%s\r\n",
+              status, status_text(status), n, close ? "Connection: close\r\n" : "");
+    mg_write(c, body, n);
+}
+
+/* A path with a "." or ".." segment (after percent-decoding), a backslash or a NUL is never
+ * routed: civetweb's cleaned local_uri would silently map "/%2e%2e/" onto "/". */
+static bool path_suspicious(const char *p)
+{
+    if (strchr(p, '\\')) {
+        return true;
+    }
+    const char *s = p;
+    while (*s) {
+        while (*s == '/') {
+            s++;
+        }
+        const char *e = s;
+        while (*e && *e != '/') {
+            e++;
+        }
+        size_t n = (size_t)(e - s);
+        if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.')) {
+            return true;
+        }
+        s = e;
+    }
+    return false;
+}
+
+/* Strip the mount base from @p uri; NULL when it is not under the base. */
+static const char *relative_path(const evs_http_mount_t *m, const char *uri)
+{
+    if (m->base_len == 0) {
+        return uri;
+    }
+    if (strncmp(uri, m->base, m->base_len) != 0) {
+        return NULL;
+    }
+    const char *rest = uri + m->base_len;
+    if (*rest == '\0') {
+        return "/";
+    }
+    return *rest == '/' ? rest : NULL;
+}
+
+#ifdef EVS_HAVE_ASSETS
+static bool serve_asset(struct mg_connection *c, const char *method, const char *path)
+{
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        return false;
+    }
+    const evs_asset_t *a = evs_assets_find(path);
+    if (!a) {
+        return false;
+    }
+    int flags = 0;
+    if (evs_assets_not_modified(a, mg_get_header(c, "If-None-Match"))) {
+        flags |= EVS_ASSETS_NOT_MODIFIED;
+    }
+    if (evs_assets_accepts_gzip(mg_get_header(c, "Accept-Encoding"))) {
+        flags |= EVS_ASSETS_GZIP;
+    }
+    char hdr[1024];
+    evs_assets_headers(a, flags, hdr, sizeof(hdr));
+    bool nm = (flags & EVS_ASSETS_NOT_MODIFIED) != 0;
+    mg_printf(c, "HTTP/1.1 %s\r\n%s\r\n", nm ? "304 Not Modified" : "200 OK", hdr);
+    if (!nm && strcmp(method, "HEAD") != 0) {
+        size_t len = 0;
+        const unsigned char *body = evs_assets_body(a, flags, &len);
+        mg_write(c, body, len);
+    }
+    return true;
+}
+#endif
+
+/* ---- the catch-all request handler ----------------------------------------------------- */
+
+static int on_request(struct mg_connection *c, void *cbdata)
+{
+    evs_http_mount_t *m = cbdata;
+    const struct mg_request_info *ri = mg_get_request_info(c);
+    const char *raw = ri->local_uri_raw ? ri->local_uri_raw : ri->local_uri;
+    if (!raw || raw[0] != '/' || path_suspicious(raw)) {
+        send_error(c, 404, "not_found", "no such route", false);
+        return 404;
+    }
+    const char *path = relative_path(m, raw);
+    if (!path) {
+        send_error(c, 404, "not_found", "no such route", false);
+        return 404;
+    }
+#ifdef EVS_HAVE_ASSETS
+    if (serve_asset(c, ri->request_method, path)) {
+        return 200;
+    }
+#endif
+    long long cl = ri->content_length;
+    if (cl > CONFIG_EVS_HTTP_MAX_BODY) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "request body over %d bytes", CONFIG_EVS_HTTP_MAX_BODY);
+        send_error(c, 413, "too_large", msg, true);
+        return 413;
+    }
+    char *body = NULL;
+    size_t len = 0;
+    if (cl > 0 || (cl < 0 && mg_get_header(c, "Transfer-Encoding"))) {
+        size_t cap = cl > 0 ? (size_t)cl : 8192;
+        body = malloc(cap + 1);
+        if (!body) {
+            send_error(c, 500, "no_memory", "out of memory", true);
+            return 500;
+        }
+        for (;;) {
+            if (len == cap) {
+                if (cl > 0) {
+                    break;
+                }
+                if (cap > CONFIG_EVS_HTTP_MAX_BODY) {
+                    free(body);
+                    send_error(c, 413, "too_large", "request body too large", true);
+                    return 413;
+                }
+                size_t ncap = cap * 2;
+                char *nb = realloc(body, ncap + 1);
+                if (!nb) {
+                    free(body);
+                    send_error(c, 500, "no_memory", "out of memory", true);
+                    return 500;
+                }
+                body = nb;
+                cap = ncap;
+            }
+            int n = mg_read(c, body + len, cap - len);
+            if (n <= 0) {
+                break;
+            }
+            len += (size_t)n;
+        }
+        if (cl > 0 && len != (size_t)cl) {
+            free(body);
+            send_error(c, 400, "incomplete_body", "request body shorter than Content-Length",
+                       true);
+            return 400;
+        }
+        if (len > CONFIG_EVS_HTTP_MAX_BODY) {
+            free(body);
+            send_error(c, 413, "too_large", "request body too large", true);
+            return 413;
+        }
+        body[len] = '\0';
+    }
+    evs_req_t req = {
+        .method = ri->request_method,
+        .path = path,
+        .query = ri->query_string,
+        .header = req_header,
+        .io = c,
+    };
+    evs_resp_t resp;
+    evs_resp_init(&resp);
+    evs_api_handle(m->api, &req, body, len, &resp);
+    free(body);
+    if (resp.oom) {
+        send_error(c, 500, "no_memory", "out of memory", false);
+        evs_resp_free(&resp);
+        return 500;
+    }
+    send_resp(c, &resp, false);
+    int status = resp.status;
+    evs_resp_free(&resp);
+    return status;
+}
+
+/* ---- WS /ingest ------------------------------------------------------------------------ */
+
+/* The connection's project id travels as its user data: no allocation per connection. */
+static int on_ws_connect(const struct mg_connection *cc, void *cbdata)
+{
+    evs_http_mount_t *m = cbdata;
+    struct mg_connection *c = (struct mg_connection *)cc; /* to answer before the handshake */
+    const struct mg_request_info *ri = mg_get_request_info(c);
+    evs_req_t req = {
+        .method = ri->request_method,
+        .path = "/ingest",
+        .query = ri->query_string,
+        .header = req_header,
+        .io = c,
+    };
+    evs_principal_t p;
+    if (evs_api_authenticate(m->api, &req, "key", &p) != EVS_OK) {
+        count_reject(m->api, EVS_REJECT_UNAUTHORIZED);
+        send_error(c, 401, "unauthorized", "missing or unknown key", true);
+        return 1;
+    }
+    if (p.kind != EVS_PRINCIPAL_INGEST) {
+        count_reject(m->api, EVS_REJECT_FORBIDDEN);
+        send_error(c, 403, "forbidden", "WS /ingest needs a project's ingest key", true);
+        return 1;
+    }
+    mg_set_user_connection_data(cc, (void *)(uintptr_t)p.project_id);
+    return 0;
+}
+
+static void ws_reply(struct mg_connection *c, const evs_resp_t *r)
+{
+    /* Errors become {"status":"error","error":...,"code":...} frames. */
+    if (r->status >= 400 && r->len > 1 && strncmp(r->body, "{\"error\"", 8) == 0) {
+        char head[] = "{\"status\":\"error\",";
+        size_t n = sizeof(head) - 1 + r->len - 1;
+        char *f = malloc(n);
+        if (f) {
+            memcpy(f, head, sizeof(head) - 1);
+            memcpy(f + sizeof(head) - 1, r->body + 1, r->len - 1);
+            mg_websocket_write(c, MG_WEBSOCKET_OPCODE_TEXT, f, n);
+            free(f);
+        }
+        return;
+    }
+    mg_websocket_write(c, MG_WEBSOCKET_OPCODE_TEXT, r->body, r->len);
+}
+
+static int on_ws_data(struct mg_connection *c, int bits, char *data, size_t len, void *cbdata)
+{
+    evs_http_mount_t *m = cbdata;
+    int op = bits & 0x0F;
+    if (op == MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE) {
+        return 0;
+    }
+    if (op == MG_WEBSOCKET_OPCODE_PING || op == MG_WEBSOCKET_OPCODE_PONG) {
+        return 1;
+    }
+    if (len > CONFIG_EVS_WS_FRAME_MAX) {
+        static const char close_1009[] = "\x03\xf1" "frame too large";
+        mg_websocket_write(c, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, close_1009,
+                           sizeof(close_1009) - 1);
+        return 0;
+    }
+    evs_resp_t r;
+    evs_resp_init(&r);
+    if (op != MG_WEBSOCKET_OPCODE_TEXT || !(bits & 0x80)) {
+        evs_resp_error(&r, 400, "unsupported", "send each event as one unfragmented text frame");
+    } else {
+        uint32_t pid = (uint32_t)(uintptr_t)mg_get_user_connection_data(c);
+        evs_api_ingest(m->api, pid, data, len, &r);
+    }
+    if (r.oom) {
+        evs_resp_error(&r, 500, "no_memory", "out of memory");
+    }
+    ws_reply(c, &r);
+    evs_resp_free(&r);
+    return 1;
+}
+
+/* ---- mounting ------------------------------------------------------------------------- */
+
+evs_err_t evs_http_attach(struct mg_context *ctx, const char *prefix, evs_api_t *api,
+                          evs_http_mount_t **out)
+{
+    if (out) {
+        *out = NULL;
+    }
+    if (!ctx || !prefix || !api || !out || prefix[0] != '/' || strlen(prefix) > PREFIX_MAX) {
+        return EVS_ERR_INVALID_ARG;
+    }
+    evs_http_mount_t *m = calloc(1, sizeof(*m));
+    if (!m) {
+        return EVS_ERR_NO_MEM;
+    }
+    m->ctx = ctx;
+    m->api = api;
+    size_t n = strlen(prefix);
+    while (n > 0 && prefix[n - 1] == '/') {
+        n--;
+    }
+    memcpy(m->base, prefix, n);
+    m->base[n] = '\0';
+    m->base_len = n;
+    snprintf(m->uri_root, sizeof(m->uri_root), "%s", n ? m->base : "/");
+    snprintf(m->uri_ingest, sizeof(m->uri_ingest), "%s/ingest", m->base);
+    snprintf(m->uri_stream, sizeof(m->uri_stream), "%s/stream/projects", m->base);
+
+    mg_set_request_handler(ctx, m->uri_root, on_request, m);
+    mg_set_websocket_handler(ctx, m->uri_ingest, on_ws_connect, NULL, on_ws_data, NULL, m);
+    evs_http__stream_attach(ctx, m->uri_stream, api);
+    *out = m;
+    return EVS_OK;
+}
+
+void evs_http_detach(evs_http_mount_t *m, bool ctx_running)
+{
+    if (!m) {
+        return;
+    }
+    if (ctx_running) {
+        mg_set_request_handler(m->ctx, m->uri_root, NULL, NULL);
+        mg_set_websocket_handler(m->ctx, m->uri_ingest, NULL, NULL, NULL, NULL, NULL);
+    }
+    free(m);
+}
+
+/* ---- a context of our own -------------------------------------------------------------- */
+
+static int on_http_error(struct mg_connection *c, int status, const char *msg)
+{
+    const char *code = status == 413 || status == 431 ? "too_large"
+                       : status == 404              ? "not_found"
+                       : status == 405              ? "method_not_allowed"
+                       : status >= 500              ? "internal"
+                                                    : "bad_request";
+    send_error(c, status, code, msg && msg[0] ? msg : status_text(status), true);
+    return 0;
+}
+
+static int on_log(const struct mg_connection *c, const char *message)
+{
+    (void)c;
+    fprintf(stderr, "evstreamd: [warn] civetweb: %s\n", message);
+    return 1;
+}
+
+evs_err_t evs_http_start(const evs_http_options_t *opt, struct mg_context **ctx, int *port,
+                         char *why, size_t why_cap)
+{
+    if (ctx) {
+        *ctx = NULL;
+    }
+    if (!opt || !ctx || opt->port < 0 || opt->port > 65535) {
+        return EVS_ERR_INVALID_ARG;
+    }
+    static bool s_lib_init;
+    if (!s_lib_init) {
+        mg_init_library(0);
+        s_lib_init = true;
+    }
+    char ports[80];
+    char threads[16];
+    char timeout[16];
+    char maxreq[16];
+    if (opt->bind_addr) {
+        snprintf(ports, sizeof(ports), "%s:%d", opt->bind_addr, opt->port);
+    } else {
+        snprintf(ports, sizeof(ports), "%d", opt->port);
+    }
+    snprintf(threads, sizeof(threads), "%u",
+             opt->num_threads ? opt->num_threads
+                              : (unsigned)(CONFIG_EVS_MAX_STREAMS + CONFIG_EVS_HTTP_WORKERS));
+    snprintf(timeout, sizeof(timeout), "%u",
+             opt->request_timeout_ms ? opt->request_timeout_ms
+                                     : (unsigned)CONFIG_EVS_SEND_TIMEOUT_MS);
+    snprintf(maxreq, sizeof(maxreq), "%d", CONFIG_EVS_HTTP_MAX_HEADER_BYTES);
+    /* document_root is deliberately absent: no file mapping, so no CGI, ever. */
+    const char *options[] = {
+        "listening_ports", ports,
+        "num_threads", threads,
+        "enable_keep_alive", "yes",
+        "keep_alive_timeout_ms", "30000",
+        "request_timeout_ms", timeout,
+        "max_request_size", maxreq,
+        "enable_directory_listing", "no",
+        "decode_url", "yes",
+        NULL,
+    };
+    struct mg_callbacks cb;
+    memset(&cb, 0, sizeof(cb));
+    cb.http_error = on_http_error;
+    cb.log_message = on_log;
+    struct mg_init_data init = {.callbacks = &cb, .user_data = NULL,
+                                .configuration_options = options};
+    unsigned code = 0;
+    char text[256] = "";
+    struct mg_error_data err = {.code = &code, .text = text, .text_buffer_size = sizeof(text)};
+    struct mg_context *c = mg_start2(&init, &err);
+    if (!c) {
+        if (why && why_cap) {
+            snprintf(why, why_cap, "cannot listen on %s: %s", ports,
+                     text[0] ? text : "civetweb failed to start");
+        }
+        return EVS_ERR_IO;
+    }
+    if (port) {
+        struct mg_server_port sp[4];
+        int n = mg_get_server_ports(c, 4, sp);
+        *port = n > 0 ? sp[0].port : opt->port;
+    }
+    *ctx = c;
+    return EVS_OK;
+}
+
+void evs_http_stop(struct mg_context *ctx)
+{
+    if (ctx) {
+        mg_stop(ctx);
+    }
+}

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file evstream.h
+ * @brief The public plugin API: open evstream (auth, hub, store, service), mount it on a
+ *        civetweb context (yours, or one it creates), ingest in-process, close.
+ *
+ * @code
+ * evs_config_t cfg = EVS_CONFIG_DEFAULT();   // defaults from Kconfig
+ * cfg.db_path = "/data/evstream.db";
+ * evs_t *evs;
+ * if (evs_open(&cfg, &evs) != EVS_OK) ...    // error codes, never abort()
+ * evs_attach_civetweb(evs, ctx, "/");        // registers its handlers on an existing mg_context
+ * evs_ingest(evs, project_id, json, len, &result);
+ * evs_shutdown(evs);                         // wake stream handlers, then mg_stop(ctx) ...
+ * evs_close(evs);
+ * @endcode
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "evs_api.h"
+#include "evs_store.h"
+#include "evs_types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct evs evs_t;
+struct mg_context;
+
+typedef struct evs_config {
+    const char *db_path;     /**< copied */
+    const char *admin_token; /**< copied (hashed); NULL or "": no admin access */
+    bool enable_ws_streams;  /**< false: streams over SSE only */
+    uint32_t send_timeout_ms;
+    uint32_t keepalive_s;
+    uint32_t replay_max;
+    uint32_t queue_depth;         /**< ingest queue slots */
+    uint32_t commit_interval_ms;  /**< group commit gathering time */
+    int64_t retention_max_events; /**< 0 = unlimited */
+    int64_t retention_max_db_kb;  /**< 0 = unlimited */
+    bool sync_full;               /**< SQLite synchronous=FULL (survives power loss) */
+} evs_config_t;
+
+#define EVS_CONFIG_DEFAULT()                                                                  \
+    {                                                                                         \
+        .db_path = CONFIG_EVS_DEFAULT_DB_PATH, .admin_token = NULL, .enable_ws_streams = true, \
+        .send_timeout_ms = CONFIG_EVS_SEND_TIMEOUT_MS, .keepalive_s = CONFIG_EVS_KEEPALIVE_S, \
+        .replay_max = CONFIG_EVS_REPLAY_MAX, .queue_depth = CONFIG_EVS_INGEST_QUEUE_DEPTH,     \
+        .commit_interval_ms = CONFIG_EVS_COMMIT_INTERVAL_MS,                                  \
+        .retention_max_events = CONFIG_EVS_RETENTION_MAX_EVENTS,                              \
+        .retention_max_db_kb = CONFIG_EVS_RETENTION_MAX_DB_KB, .sync_full = EVS__STORE_SYNC_FULL, \
+    }
+
+/**
+ * @brief Open everything: auth (CTR-DRBG), the hub (its lapped-gap counts backed by the
+ *        store), the store (its commit notices published to the streams) and the service.
+ * @param[in]  cfg copied.
+ * @param[out] out the instance, NULL on error.
+ * @return EVS_OK, EVS_ERR_INVALID_ARG, EVS_ERR_NO_MEM, EVS_ERR_IO (database file cannot be
+ *         created or opened, no entropy), EVS_ERR_DB (corrupt or newer database).
+ */
+evs_err_t evs_open(const evs_config_t *cfg, evs_t **out);
+
+/**
+ * @brief Register evstream's routes on an application's running civetweb context under
+ *        @p prefix ("/" or e.g. "/evs"): REST, WS `<prefix>/ingest`, streams
+ *        `<prefix>/stream/projects/:id`, the dashboard. The application's own handlers keep
+ *        working. Stop @p ctx (mg_stop) before evs_close(), after evs_shutdown().
+ * @param[in] ctx borrowed. @param[in] prefix copied.
+ * @return EVS_OK, EVS_ERR_INVALID_ARG, EVS_ERR_NO_MEM, EVS_ERR_FULL (more than 4 mounts).
+ */
+evs_err_t evs_attach_civetweb(evs_t *evs, struct mg_context *ctx, const char *prefix);
+
+/**
+ * @brief Create evstream's own civetweb context listening on @p port (0: any free port) of
+ *        @p bind_addr (NULL: all interfaces) with evstream's options, and mount at "/".
+ *        evs_close() stops it.
+ * @param[out] bound_port the port bound (may be NULL).
+ * @param[out] why        a reason on failure, e.g. the port is in use (may be NULL).
+ * @return EVS_OK, EVS_ERR_IO (cannot listen), EVS_ERR_INVALID_ARG, EVS_ERR_EXISTS (already
+ *         serving).
+ */
+evs_err_t evs_serve_http(evs_t *evs, int port, const char *bind_addr, int *bound_port,
+                         char *why, size_t why_cap);
+
+/**
+ * @brief Ingest one event object (@p len bytes of JSON) for @p project_id from the calling
+ *        thread and wait until it is committed (or refused).
+ * @param[in]  json borrowed for the call.
+ * @param[out] result event and issue ids (may be NULL).
+ * @param[out] err    why it was refused, naming the field (may be NULL).
+ * @return EVS_OK, EVS_ERR_INVALID (malformed / invalid field), EVS_ERR_TOO_LARGE,
+ *         EVS_ERR_NOT_FOUND (no such project), EVS_ERR_FULL (queue full: retry),
+ *         EVS_ERR_CLOSED, EVS_ERR_DB.
+ * @note Any thread; blocks for one commit.
+ */
+evs_err_t evs_ingest(evs_t *evs, uint32_t project_id, const char *json, size_t len,
+                     evs_ingest_result_t *result);
+
+/** Wake every stream handler for good (they end their sessions): call before stopping an
+ *  application's civetweb context. evs_close() calls it too. */
+void evs_shutdown(evs_t *evs);
+
+/** Stop evstream's own server if any, drain the ingest queue, close the database, free
+ *  everything. Accepts NULL. Application contexts must be stopped before. */
+void evs_close(evs_t *evs);
+
+/** The service (for adapters: FastCGI) and the store (for tools). Borrowed. */
+evs_api_t *evs_get_api(evs_t *evs);
+evs_store_t *evs_get_store(evs_t *evs);
+
+/**
+ * @brief Create a project named @p name with fresh keys; the keys are shown only here.
+ * @return as evs_api_project_create().
+ */
+evs_err_t evs_project_create(evs_t *evs, const char *name, char *ingest_key, size_t ik_cap,
+                             char *dashboard_token, size_t dt_cap, evs_project_t *out);
+
+/** Version string, e.g. "0.1.0". */
+const char *evs_version(void);
+
+#ifdef __cplusplus
+}
+#endif

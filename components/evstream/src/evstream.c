@@ -1,0 +1,265 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The facade: wires auth, hub, store and service together in the right order (the store's
+ * commit notices go to the streams, the hub's lapped-gap counts come from the store), mounts
+ * the civetweb adapter, and tears everything down in the reverse order: wake the streams,
+ * stop serving, drain the writer, close the database.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "evs_http.h"
+#include "evs_json.h"
+#include "evstream.h"
+
+#if defined(__has_include)
+#if __has_include("evs_stream.h")
+#include "evs_stream.h"
+#define EVS__HAVE_STREAM_PUBLISH 1
+#endif
+#endif
+
+#define EVS__MAX_MOUNTS 4
+
+struct evs {
+    evs_auth_t *auth;
+    evs_hub_t *hub;
+    evs_store_t *store;
+    evs_api_t *api;
+    struct mg_context *own_ctx;
+    evs_http_mount_t *mounts[EVS__MAX_MOUNTS];
+    bool mount_on_own[EVS__MAX_MOUNTS];
+    size_t nmounts;
+    bool shut_down;
+};
+
+const char *evs_version(void)
+{
+    return "0.1.0";
+}
+
+/* The hub asks the store how many matching events a lapped subscriber missed. The store is
+ * set after the hub is opened; no subscriber exists before evs_open returns. */
+static evs_err_t gap_count(void *ctx, uint32_t project_id, const evs_filter_t *filter,
+                           int64_t after_id, int64_t before_id, uint64_t *count,
+                           int64_t *first_id, int64_t *last_id)
+{
+    evs_t *evs = ctx;
+    if (!evs->store) {
+        return EVS_ERR_CLOSED;
+    }
+    return evs_store_events_count(evs->store, project_id, after_id, before_id, filter, count,
+                                  first_id, last_id);
+}
+
+evs_err_t evs_open(const evs_config_t *cfg, evs_t **out)
+{
+    if (out) {
+        *out = NULL;
+    }
+    if (!cfg || !out || !cfg->db_path || !cfg->db_path[0]) {
+        return EVS_ERR_INVALID_ARG;
+    }
+    evs_t *evs = calloc(1, sizeof(*evs));
+    if (!evs) {
+        return EVS_ERR_NO_MEM;
+    }
+    evs_err_t e = evs_auth_open(&evs->auth);
+    if (e != EVS_OK) {
+        goto fail;
+    }
+    evs_hub_config_t hc = EVS_HUB_CONFIG_DEFAULT();
+    hc.gap_fn = gap_count;
+    hc.gap_ctx = evs;
+    e = evs_hub_open(&hc, &evs->hub);
+    if (e != EVS_OK) {
+        goto fail;
+    }
+    evs_store_config_t sc = EVS_STORE_CONFIG_DEFAULT();
+    sc.db_path = cfg->db_path;
+    sc.queue_depth = cfg->queue_depth;
+    sc.commit_interval_ms = cfg->commit_interval_ms;
+    sc.retention_max_events = cfg->retention_max_events;
+    sc.retention_max_db_kb = cfg->retention_max_db_kb;
+    sc.sync_full = cfg->sync_full;
+#ifdef EVS__HAVE_STREAM_PUBLISH
+    sc.notice_fn = evs_stream_publish_notice;
+    sc.notice_ctx = evs->hub;
+#endif
+    e = evs_store_open(&sc, &evs->store);
+    if (e != EVS_OK) {
+        goto fail;
+    }
+    evs_api_config_t ac = EVS_API_CONFIG_DEFAULT();
+    ac.admin_token = cfg->admin_token;
+    ac.send_timeout_ms = cfg->send_timeout_ms;
+    ac.keepalive_s = cfg->keepalive_s;
+    ac.replay_max = cfg->replay_max;
+    ac.enable_ws_streams = cfg->enable_ws_streams;
+    e = evs_api_open(&ac, evs->store, evs->hub, evs->auth, &evs->api);
+    if (e != EVS_OK) {
+        goto fail;
+    }
+    *out = evs;
+    return EVS_OK;
+
+fail:
+    evs_close(evs);
+    return e;
+}
+
+static evs_err_t add_mount(evs_t *evs, struct mg_context *ctx, const char *prefix, bool own)
+{
+    if (evs->nmounts == EVS__MAX_MOUNTS) {
+        return EVS_ERR_FULL;
+    }
+    evs_http_mount_t *m = NULL;
+    evs_err_t e = evs_http_attach(ctx, prefix, evs->api, &m);
+    if (e != EVS_OK) {
+        return e;
+    }
+    evs->mounts[evs->nmounts] = m;
+    evs->mount_on_own[evs->nmounts] = own;
+    evs->nmounts++;
+    return EVS_OK;
+}
+
+evs_err_t evs_attach_civetweb(evs_t *evs, struct mg_context *ctx, const char *prefix)
+{
+    if (!evs || !ctx || !prefix) {
+        return EVS_ERR_INVALID_ARG;
+    }
+    return add_mount(evs, ctx, prefix, false);
+}
+
+evs_err_t evs_serve_http(evs_t *evs, int port, const char *bind_addr, int *bound_port,
+                         char *why, size_t why_cap)
+{
+    if (!evs) {
+        return EVS_ERR_INVALID_ARG;
+    }
+    if (evs->own_ctx) {
+        return EVS_ERR_EXISTS;
+    }
+    evs_http_options_t opt = EVS_HTTP_OPTIONS_DEFAULT();
+    opt.port = port;
+    opt.bind_addr = bind_addr;
+    opt.request_timeout_ms = evs_api_config(evs->api)->send_timeout_ms;
+    struct mg_context *ctx = NULL;
+    evs_err_t e = evs_http_start(&opt, &ctx, bound_port, why, why_cap);
+    if (e != EVS_OK) {
+        return e;
+    }
+    e = add_mount(evs, ctx, "/", true);
+    if (e != EVS_OK) {
+        evs_http_stop(ctx);
+        return e;
+    }
+    evs->own_ctx = ctx;
+    return EVS_OK;
+}
+
+evs_err_t evs_ingest(evs_t *evs, uint32_t project_id, const char *json, size_t len,
+                     evs_ingest_result_t *result)
+{
+    if (result) {
+        memset(result, 0, sizeof(*result));
+    }
+    if (!evs || !json || project_id == 0) {
+        return EVS_ERR_INVALID_ARG;
+    }
+    evs_api_metrics_t *mt = evs_api_metrics(evs->api);
+    evs_project_t p;
+    if (evs_store_project_get(evs->store, project_id, &p) != EVS_OK) {
+        return EVS_ERR_NOT_FOUND;
+    }
+    /* The normalized copy is ~4.5 KB: on the heap, callers may run on small stacks. */
+    char *norm = malloc(EVS_JSON_NORM_MAX);
+    if (!norm) {
+        return EVS_ERR_NO_MEM;
+    }
+    evs_event_t ev;
+    evs_json_error_t jerr;
+    evs_err_t e = evs_json_parse_event(json, len, norm, EVS_JSON_NORM_MAX, &ev, &jerr);
+    if (e != EVS_OK) {
+        atomic_fetch_add_explicit(&mt->events_rejected[e == EVS_ERR_TOO_LARGE
+                                                           ? EVS_REJECT_TOO_LARGE
+                                                           : EVS_REJECT_INVALID],
+                                  1, memory_order_relaxed);
+        free(norm);
+        if (result) {
+            result->err = e;
+        }
+        return e;
+    }
+    evs_ingest_result_t r;
+    memset(&r, 0, sizeof(r));
+    e = evs_store_ingest(evs->store, project_id, &ev, &r);
+    free(norm);
+    if (e == EVS_OK && r.err != EVS_OK) {
+        e = r.err;
+    }
+    if (e == EVS_OK) {
+        atomic_fetch_add_explicit(&mt->events_ingested, 1, memory_order_relaxed);
+    } else {
+        atomic_fetch_add_explicit(&mt->events_rejected[e == EVS_ERR_FULL ? EVS_REJECT_QUEUE_FULL
+                                                                         : EVS_REJECT_STORE],
+                                  1, memory_order_relaxed);
+        r.err = e;
+    }
+    if (result) {
+        *result = r;
+    }
+    return e;
+}
+
+evs_err_t evs_project_create(evs_t *evs, const char *name, char *ingest_key, size_t ik_cap,
+                             char *dashboard_token, size_t dt_cap, evs_project_t *out)
+{
+    if (!evs || !name || !ingest_key || !dashboard_token) {
+        return EVS_ERR_INVALID_ARG;
+    }
+    return evs_api_project_create(evs->api, name, ingest_key, ik_cap, dashboard_token, dt_cap,
+                                  out);
+}
+
+void evs_shutdown(evs_t *evs)
+{
+    if (evs && evs->hub && !evs->shut_down) {
+        evs->shut_down = true;
+        evs_hub_shutdown(evs->hub);
+    }
+}
+
+void evs_close(evs_t *evs)
+{
+    if (!evs) {
+        return;
+    }
+    /* 1. stream handlers blocked in hub waits return; 2. stop accepting and wait for the
+     * workers (in-flight ingests still get their commits: the writer runs); 3. drain the
+     * writer and close the database; 4. free the rest. */
+    evs_shutdown(evs);
+    if (evs->own_ctx) {
+        evs_http_stop(evs->own_ctx);
+    }
+    for (size_t i = 0; i < evs->nmounts; i++) {
+        evs_http_detach(evs->mounts[i], false);
+    }
+    evs_store_close(evs->store);
+    evs->store = NULL;
+    evs_api_close(evs->api);
+    evs_hub_close(evs->hub);
+    evs_auth_close(evs->auth);
+    free(evs);
+}
+
+evs_api_t *evs_get_api(evs_t *evs)
+{
+    return evs ? evs->api : NULL;
+}
+
+evs_store_t *evs_get_store(evs_t *evs)
+{
+    return evs ? evs->store : NULL;
+}
