@@ -46,6 +46,24 @@ bool evs_auth_equal(const void *a, const void *b, size_t n);
 void evs_auth_sha256(const void *const *parts, const size_t *lens, size_t nparts,
                      uint8_t out[32]);
 
+/** Incremental SHA-256 state (opaque storage for the mbedTLS context; no heap). */
+typedef struct evs_auth_sha256_ctx {
+    uint64_t opaque[32];
+} evs_auth_sha256_ctx_t;
+
+/** Begin an incremental SHA-256 in @p ctx (caller storage, e.g. on the stack). */
+void evs_auth_sha256_start(evs_auth_sha256_ctx_t *ctx);
+/** Hash @p len more bytes of @p data (borrowed for the call). */
+void evs_auth_sha256_update(evs_auth_sha256_ctx_t *ctx, const void *data, size_t len);
+/** Write the digest to @p out and release @p ctx (start it again to reuse). */
+void evs_auth_sha256_finish(evs_auth_sha256_ctx_t *ctx, uint8_t out[32]);
+
+/**
+ * @brief base64url (RFC 4648 section 5, no padding) of @p len bytes into @p out, NUL terminated.
+ * @return characters written (NUL not counted), or 0 when @p cap cannot hold them and the NUL.
+ */
+size_t evs_auth_base64url(const uint8_t *in, size_t len, char *out, size_t cap);
+
 #ifdef __cplusplus
 }
 #endif

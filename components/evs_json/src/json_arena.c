@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+/* The bounded parse memory. cJSON's hooks are process-global, so they are installed once and
+ * route each allocation either to this thread's arena, when one of our parses is running on the
+ * thread, or to malloc/free otherwise, so a host application using cJSON keeps working. The
+ * arena itself (CONFIG_EVS_JSON_ARENA_BYTES) is allocated on a thread's first parse and freed
+ * when the thread exits; a parse never allocates anything else. */
+#include "json_priv.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#include <cjson/cJSON.h>
+
+/* Measured worst case (test_json_arena_fits_worst_case_event): 35.8 bytes per input byte. */
+#if CONFIG_EVS_JSON_ARENA_BYTES < 36 * CONFIG_EVS_EVENT_MAX_BYTES
+#error "CONFIG_EVS_JSON_ARENA_BYTES must be at least 36 * CONFIG_EVS_EVENT_MAX_BYTES"
+#endif
+
+/* Bump allocator. Invariant: used <= limit <= cap; frees are no-ops (reset at begin). */
+typedef struct evs__arena {
+    unsigned char *mem;
+    size_t cap;
+    size_t limit;
+    size_t used;
+    bool active;
+    bool exhausted;
+} evs__arena_t;
+
+#define EVS__ARENA_ALIGN 8u /* cJSON stores pointers, ints and doubles */
+
+static _Thread_local evs__arena_t s_arena;
+static _Thread_local size_t s_test_limit;
+static pthread_once_t s_once = PTHREAD_ONCE_INIT;
+static pthread_key_t s_key;
+static bool s_key_ok;
+
+static void *arena_malloc(size_t n)
+{
+    evs__arena_t *a = &s_arena;
+    size_t need;
+
+    if (!a->active) {
+        return malloc(n);
+    }
+    need = (n + (EVS__ARENA_ALIGN - 1)) & ~(size_t)(EVS__ARENA_ALIGN - 1);
+    if (need < n || need > a->limit - a->used) {
+        a->exhausted = true;
+        return NULL;
+    }
+    void *p = a->mem + a->used;
+    a->used += need;
+    return p;
+}
+
+static void arena_free(void *p)
+{
+    const evs__arena_t *a = &s_arena;
+    const unsigned char *c = p;
+
+    if (p == NULL) {
+        return;
+    }
+    if (a->mem != NULL && c >= a->mem && c < a->mem + a->cap) {
+        return; /* arena memory is reclaimed as a whole */
+    }
+    free(p);
+}
+
+/* Runs on the exiting thread itself, so it may forget its own arena. */
+static void arena_thread_exit(void *mem)
+{
+    if (s_arena.mem == mem) {
+        s_arena.mem = NULL;
+        s_arena.cap = 0;
+    }
+    free(mem);
+}
+
+static void arena_install(void)
+{
+    cJSON_Hooks hooks = {.malloc_fn = arena_malloc, .free_fn = arena_free};
+
+    cJSON_InitHooks(&hooks);
+    s_key_ok = pthread_key_create(&s_key, arena_thread_exit) == 0;
+}
+
+evs_err_t evs__json_arena_begin(void)
+{
+    evs__arena_t *a = &s_arena;
+
+    pthread_once(&s_once, arena_install);
+    if (a->mem == NULL) {
+        a->mem = malloc(CONFIG_EVS_JSON_ARENA_BYTES);
+        if (a->mem == NULL) {
+            return EVS_ERR_NO_MEM;
+        }
+        a->cap = CONFIG_EVS_JSON_ARENA_BYTES;
+        if (s_key_ok) {
+            (void)pthread_setspecific(s_key, a->mem);
+        }
+    }
+    a->limit = (s_test_limit != 0 && s_test_limit < a->cap) ? s_test_limit : a->cap;
+    a->used = 0;
+    a->exhausted = false;
+    a->active = true;
+    return EVS_OK;
+}
+
+bool evs__json_arena_exhausted(void)
+{
+    return s_arena.exhausted;
+}
+
+void evs__json_arena_end(void)
+{
+    s_arena.active = false;
+}
+
+size_t evs__json_arena_used(void)
+{
+    return s_arena.used;
+}
+
+void evs__json_arena_set_limit(size_t bytes)
+{
+    s_test_limit = bytes;
+}

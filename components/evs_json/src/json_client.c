@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: MIT */
+/* evs_json_parse_client_msg: what a stream client may send over its WebSocket, today only
+ * {"type":"subscribe","filters":{"level","environment","min_level"}}. The filter is built
+ * aside and copied out only when the whole message is valid, so a bad message leaves the
+ * client's previous filter in place. */
+#include "json_priv.h"
+
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+static evs_err_t cbad(evs_json_error_t *err, const char *code, const char *field, const char *msg)
+{
+    evs__json_err(err, code, field, msg);
+    return EVS_ERR_INVALID;
+}
+
+static evs_err_t add_level(evs_filter_t *f, const cJSON *v, evs_json_error_t *err)
+{
+    evs_level_t l;
+
+    if (!cJSON_IsString(v) ||
+        evs_level_parse(v->valuestring, strlen(v->valuestring), &l) != EVS_OK) {
+        return cbad(err, "invalid_field", "filters.level",
+                    "must be \"fatal\", \"error\", \"warning\", \"info\" or \"debug\" (or an "
+                    "array of them)");
+    }
+    evs_filter_add_level(f, l);
+    return EVS_OK;
+}
+
+static evs_err_t add_env(evs_filter_t *f, const cJSON *v, evs_json_error_t *err)
+{
+    evs_err_t rc;
+
+    if (!cJSON_IsString(v)) {
+        return cbad(err, "invalid_field", "filters.environment",
+                    "must be a string or an array of strings");
+    }
+    rc = evs_filter_add_env(f, v->valuestring, strlen(v->valuestring));
+    if (rc == EVS_ERR_TOO_MANY) {
+        evs__json_err_n(err, "too_many", "filters.environment",
+                        "lists more environments than the maximum of ",
+                        CONFIG_EVS_FILTER_MAX_ENVS, "");
+        return EVS_ERR_INVALID;
+    }
+    if (rc == EVS_ERR_TOO_LARGE) {
+        evs__json_err_n(err, "invalid_field", "filters.environment", "is longer than ",
+                        CONFIG_EVS_ENV_MAX_BYTES, " bytes");
+        return EVS_ERR_INVALID;
+    }
+    if (rc != EVS_OK) {
+        return cbad(err, "invalid_field", "filters.environment", "must not be empty");
+    }
+    return EVS_OK;
+}
+
+/* A string or an array of strings, each passed to @p add. */
+static evs_err_t one_or_many(evs_filter_t *f, const cJSON *v, evs_json_error_t *err,
+                             evs_err_t (*add)(evs_filter_t *, const cJSON *, evs_json_error_t *))
+{
+    if (cJSON_IsArray(v)) {
+        for (const cJSON *c = v->child; c != NULL; c = c->next) {
+            evs_err_t rc = add(f, c, err);
+            if (rc != EVS_OK) {
+                return rc;
+            }
+        }
+        return EVS_OK;
+    }
+    return add(f, v, err);
+}
+
+static evs_err_t parse_filters(const cJSON *filters, evs_filter_t *f, evs_json_error_t *err)
+{
+    evs_err_t rc;
+
+    evs_filter_clear(f);
+    if (filters == NULL || cJSON_IsNull(filters)) {
+        return EVS_OK;
+    }
+    if (!cJSON_IsObject(filters)) {
+        return cbad(err, "invalid_field", "filters", "must be an object");
+    }
+    for (const cJSON *c = filters->child; c != NULL; c = c->next) {
+        if (strcmp(c->string, "level") == 0) {
+            rc = one_or_many(f, c, err, add_level);
+        } else if (strcmp(c->string, "environment") == 0) {
+            rc = one_or_many(f, c, err, add_env);
+        } else if (strcmp(c->string, "min_level") == 0) {
+            evs_level_t l;
+            if (!cJSON_IsString(c) ||
+                evs_level_parse(c->valuestring, strlen(c->valuestring), &l) != EVS_OK) {
+                return cbad(err, "invalid_field", "filters.min_level",
+                            "must be \"fatal\", \"error\", \"warning\", \"info\" or \"debug\"");
+            }
+            f->min_level = (int8_t)l;
+            rc = EVS_OK;
+        } else {
+            return cbad(err, "invalid_field", "filters",
+                        "has an unknown key (known: level, environment, min_level)");
+        }
+        if (rc != EVS_OK) {
+            return rc;
+        }
+    }
+    return EVS_OK;
+}
+
+evs_err_t evs_json_parse_client_msg(const char *in, size_t len, evs_filter_t *out,
+                                    evs_json_error_t *err)
+{
+    evs_filter_t f;
+    cJSON *root = NULL;
+    const cJSON *type;
+    evs_err_t rc;
+    const char *first;
+
+    evs__json_err_clear(err);
+    if ((in == NULL && len > 0) || out == NULL) {
+        evs__json_err(err, "invalid_json", "", "invalid argument");
+        return EVS_ERR_INVALID_ARG;
+    }
+    if (len > CONFIG_EVS_EVENT_MAX_BYTES) {
+        evs__json_err_n(err, "too_large", "", "message is larger than the maximum of ",
+                        CONFIG_EVS_EVENT_MAX_BYTES, " bytes");
+        return EVS_ERR_INVALID;
+    }
+    first = evs__json_skip_ws(in, in + len);
+    if (first == in + len || *first != '{') {
+        return cbad(err, "invalid_json", "", "a client message must be a JSON object");
+    }
+    rc = evs__json_validate(in, len, CONFIG_EVS_JSON_MAX_DEPTH, err);
+    if (rc != EVS_OK) {
+        return rc;
+    }
+    rc = evs__json_arena_begin();
+    if (rc != EVS_OK) {
+        evs__json_err(err, "no_memory", "", "no memory for the parse arena");
+        return EVS_ERR_INVALID;
+    }
+    root = cJSON_ParseWithLength(in, len);
+    if (root == NULL) {
+        rc = cbad(err, evs__json_arena_exhausted() ? "too_large" : "invalid_json", "",
+                  evs__json_arena_exhausted() ? "message needs too much parse memory"
+                                              : "is not valid JSON");
+        goto fail;
+    }
+    type = cJSON_GetObjectItemCaseSensitive(root, "type");
+    if (type == NULL) {
+        rc = cbad(err, "missing_field", "type", "is required (\"subscribe\")");
+        goto fail;
+    }
+    if (!cJSON_IsString(type) || strcmp(type->valuestring, "subscribe") != 0) {
+        rc = cbad(err, "invalid_field", "type", "is unknown: only \"subscribe\" is supported");
+        goto fail;
+    }
+    rc = parse_filters(cJSON_GetObjectItemCaseSensitive(root, "filters"), &f, err);
+    if (rc != EVS_OK) {
+        goto fail;
+    }
+    *out = f;
+    cJSON_Delete(root);
+    evs__json_arena_end();
+    return EVS_OK;
+
+fail:
+    cJSON_Delete(root);
+    evs__json_arena_end();
+    return rc;
+}

@@ -1,0 +1,7 @@
+# SPDX-License-Identifier: MIT
+# unit.json: the evs_json validation matrix, normalization, grouping, splitting, client
+# messages and encoders (cmocka). Links cJSON too, to round-trip the normalized output.
+if(TARGET evs_json)
+    evs_unit_test(json LIBS evs_json evs_auth evs_core evs_port cjson cmocka m)
+    target_include_directories(test_json PRIVATE ${CMAKE_SOURCE_DIR}/components/evs_json/src)
+endif()
