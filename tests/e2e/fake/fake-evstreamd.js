@@ -72,7 +72,16 @@ function stream(pid, url, lastHeader, send) {
   send({ type: 'connected', project_id: pid, last_event_id: projectEvents.length ? projectEvents[projectEvents.length - 1].id : 0,
     unresolved_count: unresolved(pid), filters: {} });
   const after = Number(lastHeader || url.searchParams.get('last_event_id') || -1);
-  if (after >= 0) for (const e of projectEvents) if (e.id > after && match(c.filters, e.data)) send({ type: 'event', id: e.id, issue_id: e.issue_id, data: e.data });
+  if (after >= 0) {
+    let rep = projectEvents.filter((e) => e.id > after && match(c.filters, e.data));
+    const max = Number(process.env.FAKE_REPLAY_MAX || 1000);
+    if (rep.length > max) {
+      const old = rep.slice(0, rep.length - max);
+      send({ type: 'dropped', count: old.length, first_id: old[0].id, last_id: old[old.length - 1].id });
+      rep = rep.slice(rep.length - max);
+    }
+    for (const e of rep) send({ type: 'event', id: e.id, issue_id: e.issue_id, data: e.data });
+  }
   clients.add(c);
   return c;
 }
@@ -126,6 +135,12 @@ const server = http.createServer((req, res) => {
       if (!auth(req, res, url, Number(m[1]))) return;
       const st = url.searchParams.get('status') || 'unresolved';
       return json(res, 200, { issues: db.issues.filter((i) => i.project_id === Number(m[1]) && i.status === st) });
+    }
+    if (req.method === 'GET' && (m = p.match(/^\/api\/v1\/issues\/(\d+)$/))) {
+      const i = db.issues.find((x) => x.id === Number(m[1]));
+      if (!i) return json(res, 404, { error: 'no' });
+      if (!auth(req, res, url, i.project_id)) return;
+      return json(res, 200, i);
     }
     if (req.method === 'POST' && (m = p.match(/^\/api\/v1\/issues\/(\d+)\/(resolve|archive|unresolve|discard)$/))) {
       const i = db.issues.find((x) => x.id === Number(m[1]));

@@ -7,7 +7,12 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const crypto = require('crypto');
-const { chromium } = require('playwright-core');
+let chromium;
+try {
+  ({ chromium } = require('playwright-core'));
+} catch (e) {
+  throw new Error('playwright-core is missing: run `npm ci` in tests/e2e (scripts/test.sh does)');
+}
 
 const START_TIMEOUT_MS = 30000;
 const ARTIFACTS = process.env.EVS_E2E_ARTIFACTS || path.join(os.tmpdir(), 'evs-e2e-artifacts');
@@ -107,11 +112,12 @@ async function openBrowser() {
     viewport: { width: 1200, height: 760 },
   });
   const page = context.pages()[0] || await context.newPage();
-  const problems = [];
+  const problems = []; // uncaught exceptions in the page (failed connections are only logged)
+  const log = [];
   page.on('pageerror', (e) => problems.push('pageerror: ' + e.message));
-  page.on('console', (m) => { if (m.type() === 'error') problems.push('console: ' + m.text()); });
+  page.on('console', (m) => log.push(m.type() + ': ' + m.text()));
   return {
-    context, page, problems,
+    context, page, problems, log,
     async close() { await context.close(); fs.rmSync(profile, { recursive: true, force: true }); },
   };
 }

@@ -42,4 +42,10 @@ test('events posted over HTTP appear live over WebSocket', async (t) => {
 
   await page.screenshot({ path: artifact('dashboard.png') });
   assert.deepStrictEqual(b.problems, []);
+
+  // A wrong token: the page says so and does not keep retrying.
+  const other = await b.context.newPage();
+  await other.goto(d.url + '/#project=' + p.id + '&token=not-a-token');
+  await waitFor(() => other.textContent('#badge').then((x) => x === 'unauthorized'), 'unauthorized badge');
+  assert.match(await other.textContent('#status'), /^project \d+: /);
 });
