@@ -257,7 +257,7 @@ class WsClient:
             self.sock.close()
             return
         expect = base64.b64encode(hashlib.sha1(
-            (key + "258EAFA5-E914-47DA-95CA-C5AB0DC11B65").encode()).digest()).decode()
+            (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
         if self.headers.get("sec-websocket-accept") != expect:
             raise RuntimeError("bad Sec-WebSocket-Accept")
         self.pongs = []

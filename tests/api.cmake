@@ -1,0 +1,26 @@
+# SPDX-License-Identifier: MIT
+# REST / daemon integration tests: the real evstreamd on a free port over real sockets
+# (tests/integration/test_api_*.py with the shared harness), and the plugin API examples.
+if(NOT EVS_CORE_ONLY AND TARGET evstreamd)
+    if(EVS_SANITIZE STREQUAL "")
+        set(_evs_api_env "EVSTREAMD=$<TARGET_FILE:evstreamd>")
+    else()
+        set(_evs_api_env "EVSTREAMD=$<TARGET_FILE:evstreamd>;EVS_TEST_SLOW=1")
+    endif()
+    file(GLOB _evs_api_py CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/integration/test_api_*.py)
+    foreach(t ${_evs_api_py})
+        get_filename_component(n ${t} NAME_WE)
+        string(REPLACE "test_" "" n ${n})
+        add_test(NAME integration.${n} COMMAND ${EVS_PYTHON} ${t} $<TARGET_FILE:evstreamd>)
+        set_tests_properties(integration.${n} PROPERTIES LABELS integration TIMEOUT 180
+                             ENVIRONMENT "${_evs_api_env}")
+    endforeach()
+    if(TARGET plugin_civetweb AND TARGET inproc_ingest)
+        add_test(NAME integration.example_inproc COMMAND inproc_ingest)
+        add_test(NAME integration.example_plugin
+                 COMMAND ${EVS_PYTHON} ${CMAKE_SOURCE_DIR}/tests/integration/example_plugin.py
+                         $<TARGET_FILE:plugin_civetweb>)
+        set_tests_properties(integration.example_inproc integration.example_plugin
+                             PROPERTIES LABELS integration TIMEOUT 120)
+    endif()
+endif()
