@@ -951,9 +951,10 @@ static void live(evs_stream_t *s)
         }
         if (more) {
             /* No room: the hub keeps our backlog (drop-oldest). Wait for the socket only,
-             * in slices short enough to notice a shutdown. */
+             * in slices short enough to notice a shutdown; if everything went out, the
+             * room is there again: go on at once. */
             evs_hub_disarm(s->sub);
-            timeout = timeout > 250 ? 250 : timeout;
+            timeout = s->wlen == s->wpos ? 0 : (timeout > 250 ? 250 : timeout);
         } else if (arc == EVS_OK) {
             evs_hub_disarm(s->sub);
             timeout = 0; /* something is readable already */

@@ -1,0 +1,210 @@
+# SPDX-License-Identifier: MIT
+"""Stream resume on both transports: `?last_event_id=N` (WS, SSE) and `Last-Event-ID` (SSE)
+replay the stored matching events after N, then live ones, with no gap and no duplicate at the
+seam, also while events are being committed during the connect; beyond CONFIG_EVS_REPLAY_MAX one
+`dropped` notice for the oldest.
+Run: /usr/bin/python3 tests/integration/test_stream_resume.py <evstreamd>
+"""
+import json
+import os
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from evs_harness import Daemon, binary_from_argv, run_tests  # noqa: E402
+from test_stream_lib import SseClient, ev, post_ok, ws_next, ws_open  # noqa: E402
+
+D = None
+
+
+def kconfig(name, default):
+    """A CONFIG_ value from the build's config/sdkconfig.json (found above the binary)."""
+    d = os.path.dirname(os.path.abspath(binary_from_argv()))
+    for _ in range(5):
+        f = os.path.join(d, "config", "sdkconfig.json")
+        if os.path.exists(f):
+            with open(f) as fh:
+                return json.load(fh).get(name, default)
+        d = os.path.dirname(d)
+    return default
+
+
+class Reader:
+    """Reads a WS or SSE stream on a thread, recording event ids and notices."""
+
+    def __init__(self, transport, project, token, query="", headers=None):
+        self.transport = transport
+        if transport == "ws":
+            self.c = ws_open(D, project, token, query=query, headers=headers)
+            assert self.c.ok, (self.c.status, self.c.body)
+            self.get = lambda: ws_next(self.c, timeout=10)
+        else:
+            self.c = SseClient(D, project, token, query=query, headers=headers)
+            assert self.c.status == 200, (self.c.status, self.c.body)
+            self.get = self._sse_get
+        self.connected = self.get()
+        assert self.connected["type"] == "connected", self.connected
+        self.msgs = []
+        self.stop_at = None
+        self.done = threading.Event()
+        self.error = None
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _sse_get(self):
+        m = self.c.next(timeout=10)
+        if m["event"] == "event":
+            assert m["id"] == m["data"]["id"], m
+        return m["data"]
+
+    def _run(self):
+        try:
+            while True:
+                m = self.get()
+                self.msgs.append(m)
+                if m["type"] == "event" and self.stop_at is not None and m["id"] >= self.stop_at:
+                    break
+        except Exception as e:  # noqa: BLE001
+            self.error = e
+        self.done.set()
+
+    def wait_for(self, last_id, timeout=20):
+        self.stop_at = last_id
+        # the reader may already be past it
+        if any(m["type"] == "event" and m["id"] >= last_id for m in self.msgs):
+            pass
+        elif not self.done.wait(timeout):
+            raise AssertionError(f"{self.transport}: event {last_id} not seen in {timeout}s")
+        if self.error is not None and not any(
+                m["type"] == "event" and m["id"] >= last_id for m in self.msgs):
+            raise self.error
+        self.c.close()
+        return [m["id"] for m in self.msgs if m["type"] == "event"]
+
+
+def all_ids(p):
+    return [e["id"] for e in D.all_events(p["id"], p["dashboard_token"])]
+
+
+def check_seam(transport, how):
+    p = D.create_project()
+    for i in range(5):
+        post_ok(D, p["ingest_key"], ev(msg=f"old {i}"))
+    ids = all_ids(p)
+    after = ids[1]
+    q, h = "", None
+    if how == "query":
+        q = f"last_event_id={after}"
+    else:
+        h = {"Last-Event-ID": str(after)}
+    r = Reader(transport, p["id"], p["dashboard_token"], query=q, headers=h)
+    assert r.connected["last_event_id"] == ids[-1], (r.connected, ids)
+    for i in range(3):
+        post_ok(D, p["ingest_key"], ev(msg=f"new {i}"))
+    ids = all_ids(p)
+    got = r.wait_for(ids[-1])
+    assert got == [i for i in ids if i > after], (got, ids, after)
+
+
+def test_ws_resume_query():
+    check_seam("ws", "query")
+
+
+def test_sse_resume_query():
+    check_seam("sse", "query")
+
+
+def test_sse_resume_last_event_id_header():
+    check_seam("sse", "header")
+
+
+def test_resume_seam_under_load_both_transports():
+    """Clients connect while a writer commits events non-stop: each must see every event after
+    its N exactly once, in order (replay then live, nothing lost or repeated at the seam)."""
+    p = D.create_project()
+    post_ok(D, p["ingest_key"], [ev(msg=f"seed {i}") for i in range(20)])
+    stop = threading.Event()
+    posted = []
+
+    def writer():
+        i = 0
+        while not stop.is_set():
+            posted.append(post_ok(D, p["ingest_key"], ev(msg=f"load {i}"))["event_id"])
+            i += 1
+
+    t = threading.Thread(target=writer, daemon=True)
+    t.start()
+    readers = []
+    try:
+        for k in range(6):
+            time.sleep(0.05)
+            known = all_ids(p)
+            after = known[len(known) // 2]
+            transport = "ws" if k % 2 == 0 else "sse"
+            readers.append((after, Reader(transport, p["id"], p["dashboard_token"],
+                                          query=f"last_event_id={after}")))
+        time.sleep(0.1)
+    finally:
+        stop.set()
+        t.join(10)
+    final = post_ok(D, p["ingest_key"], ev(msg="final"))["event_id"]
+    ids = all_ids(p)
+    assert ids[-1] == final
+    for after, r in readers:
+        got = r.wait_for(final)
+        want = [i for i in ids if i > after]
+        assert got == want, (r.transport, after, len(got), len(want),
+                             sorted(set(want) - set(got))[:5],
+                             [x for x in got if got.count(x) > 1][:5])
+
+
+def test_resume_filters_apply_to_replay():
+    p = D.create_project()
+    for lv in ("info", "error", "warning", "error"):
+        post_ok(D, p["ingest_key"], ev(level=lv, msg=lv))
+    evs = D.all_events(p["id"], p["dashboard_token"])
+    r = Reader("sse", p["id"], p["dashboard_token"], query="last_event_id=0&level=error")
+    last = post_ok(D, p["ingest_key"], ev(level="error", msg="live"))["event_id"]
+    got = r.wait_for(last)
+    assert got == [e["id"] for e in evs if e["data"]["level"] == "error"] + [last], got
+
+
+def test_replay_beyond_max_sends_one_dropped_then_newest():
+    mx = int(kconfig("CONFIG_EVS_REPLAY_MAX", 1000))
+    p = D.create_project()
+    total = mx + 37
+    left = total
+    while left > 0:
+        n = min(100, left)
+        st, _, body = D.post_event(p["ingest_key"], [ev(msg="bulk") for _ in range(n)])
+        assert st == 202, (st, body)
+        left -= n
+    ids = all_ids(p)
+    assert len(ids) == total
+    for transport in ("ws", "sse"):
+        r = Reader(transport, p["id"], p["dashboard_token"], query="last_event_id=0")
+        got = r.wait_for(ids[-1])
+        drops = [m for m in r.msgs if m["type"] == "dropped"]
+        assert drops == [{"type": "dropped", "count": total - mx, "first_id": ids[0],
+                          "last_id": ids[total - mx - 1]}], drops
+        assert r.msgs[0]["type"] == "dropped", r.msgs[0]
+        assert got == ids[total - mx:], (len(got), got[:3])
+
+
+def main():
+    global D
+    with Daemon() as d:
+        D = d
+        run_tests([
+            test_ws_resume_query,
+            test_sse_resume_query,
+            test_sse_resume_last_event_id_header,
+            test_resume_seam_under_load_both_transports,
+            test_resume_filters_apply_to_replay,
+            test_replay_beyond_max_sends_one_dropped_then_newest,
+        ])
+
+
+if __name__ == "__main__":
+    main()
