@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "evs_ring.h"
 #include "evs_types.h"
 
 #ifdef __cplusplus
@@ -28,21 +29,7 @@ extern "C" {
 typedef struct evs_hub evs_hub_t;
 typedef struct evs_sub evs_sub_t;
 
-typedef enum evs_msg_kind {
-    EVS_MSG_EVENT = 1,       /**< an "event" message; carries event_id, level, environment */
-    EVS_MSG_ISSUE = 2,       /**< an "issue" message: goes to every subscriber of the room */
-    EVS_MSG_ISSUE_COUNT = 3, /**< an "issue_count" message: goes to every subscriber of the room */
-} evs_msg_kind_t;
-
-/** What the hub knows of a message besides its bytes: enough to route and filter it. */
-typedef struct evs_msg_meta {
-    evs_msg_kind_t kind;
-    uint32_t project_id;
-    int64_t event_id; /**< EVS_MSG_EVENT: the event id (> 0); otherwise 0 */
-    evs_level_t level;
-    uint8_t env_len;
-    char env[CONFIG_EVS_ENV_MAX_BYTES];
-} evs_msg_meta_t;
+/* evs_msg_kind_t and evs_msg_meta_t (what the hub knows of a message) are in evs_ring.h. */
 
 /**
  * Counts the stored events of @p project_id matching @p filter with after_id < id < before_id

@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The slot ring: a per-slot seqlock over relaxed atomic words (see docs/internals/ring.md).
+ * One writer at a time (the caller serializes), lock-free readers, no allocation.
+ */
+#include "evs_ring.h"
+
+#include <string.h>
+
+/*
+ * Under TSan the standalone fences of the classic seqlock are not modelled (and GCC warns about
+ * them), so the data words themselves carry release/acquire there: same guarantees, a little
+ * slower, only in that build. Elsewhere data words are relaxed (plain ldr/str, mov).
+ */
+#if defined(__SANITIZE_THREAD__)
+#define EVS__RING_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define EVS__RING_TSAN 1
+#endif
+#endif
+
+#ifdef EVS__RING_TSAN
+#define EVS__DATA_ST memory_order_release
+#define EVS__DATA_LD memory_order_acquire
+#else
+#define EVS__DATA_ST memory_order_relaxed
+#define EVS__DATA_LD memory_order_relaxed
+#endif
+
+#define EVS__W          sizeof(evs_ring_word_t)
+#define EVS__CELL_WORDS (8u / EVS__W)
+/* Word offsets (from the cell after the stamp) of the header parts and the payload. */
+#define EVS__OFF_FIXED   0u
+#define EVS__OFF_ENV     (EVS_RING_FIXED_BYTES / EVS__W)
+#define EVS__OFF_PAYLOAD ((EVS_RING_FIXED_BYTES + EVS_RING_ENV_BYTES) / EVS__W)
+
+static inline _Atomic evs_ring_word_t *slot_word(evs_ring_cell_t *slot, size_t i)
+{
+    return &slot[1 + i / EVS__CELL_WORDS].w[i % EVS__CELL_WORDS];
+}
+
+static inline evs_ring_cell_t *slot_at(const evs_ring_t *r, uint64_t seq)
+{
+    return r->cells + (size_t)(seq & r->mask) * r->slot_cells;
+}
+
+static void store_bytes(evs_ring_cell_t *slot, size_t off, const void *src, size_t n)
+{
+    const unsigned char *s = src;
+    size_t words = n / EVS__W;
+    size_t i;
+    for (i = 0; i < words; i++) {
+        evs_ring_word_t v;
+        memcpy(&v, s + i * EVS__W, EVS__W);
+        atomic_store_explicit(slot_word(slot, off + i), v, EVS__DATA_ST);
+    }
+    size_t rem = n - words * EVS__W;
+    if (rem > 0) {
+        evs_ring_word_t v = 0;
+        memcpy(&v, s + i * EVS__W, rem);
+        atomic_store_explicit(slot_word(slot, off + i), v, EVS__DATA_ST);
+    }
+}
+
+/* Copies exactly n bytes into dst (the tail word is cut), so dst needs no padding. */
+static void load_bytes(void *dst, evs_ring_cell_t *slot, size_t off, size_t n)
+{
+    unsigned char *d = dst;
+    size_t words = n / EVS__W;
+    size_t i;
+    for (i = 0; i < words; i++) {
+        evs_ring_word_t v = atomic_load_explicit(slot_word(slot, off + i), EVS__DATA_LD);
+        memcpy(d + i * EVS__W, &v, EVS__W);
+    }
+    size_t rem = n - words * EVS__W;
+    if (rem > 0) {
+        evs_ring_word_t v = atomic_load_explicit(slot_word(slot, off + i), EVS__DATA_LD);
+        memcpy(d + i * EVS__W, &v, rem);
+    }
+}
+
+size_t evs_ring_slot_payload_max(uint32_t slot_size)
+{
+    return slot_size > EVS_RING_HDR_BYTES ? (size_t)slot_size - EVS_RING_HDR_BYTES : 0;
+}
+
+size_t evs_ring_payload_max(const evs_ring_t *r)
+{
+    return (size_t)r->slot_cells * 8u - EVS_RING_HDR_BYTES;
+}
+
+uint32_t evs_ring_slots(const evs_ring_t *r)
+{
+    return r->mask + 1u;
+}
+
+size_t evs_ring_mem_size(uint32_t slots, uint32_t slot_size)
+{
+    if (slots != 0 && (size_t)slot_size > SIZE_MAX / slots) {
+        return 0;
+    }
+    return (size_t)slots * slot_size;
+}
+
+evs_err_t evs_ring_init(evs_ring_t *r, void *mem, uint32_t slots, uint32_t slot_size)
+{
+    if (r == NULL || mem == NULL || slots < 2 || (slots & (slots - 1)) != 0 ||
+        slot_size % 8 != 0 || slot_size <= EVS_RING_HDR_BYTES ||
+        evs_ring_mem_size(slots, slot_size) == 0 || ((uintptr_t)mem & 7u) != 0) {
+        return EVS_ERR_INVALID_ARG;
+    }
+    memset(mem, 0, evs_ring_mem_size(slots, slot_size));
+    r->cells = mem;
+    r->mask = slots - 1;
+    r->slot_cells = slot_size / 8;
+    atomic_init(&r->head, 0);
+    return EVS_OK;
+}
+
+uint64_t evs_ring_head(const evs_ring_t *r)
+{
+    return atomic_load_explicit(&r->head, memory_order_seq_cst);
+}
+
+evs_err_t evs_ring_publish(evs_ring_t *r, const evs_msg_meta_t *meta, int64_t mark,
+                           const void *payload, size_t len, uint64_t *seq)
+{
+    if (r == NULL || meta == NULL || (payload == NULL && len > 0) ||
+        meta->env_len > CONFIG_EVS_ENV_MAX_BYTES) {
+        return EVS_ERR_INVALID_ARG;
+    }
+    if (len > evs_ring_payload_max(r)) {
+        return EVS_ERR_TOO_LARGE;
+    }
+    uint64_t s = atomic_load_explicit(&r->head, memory_order_relaxed); /* we are the writer */
+    evs_ring_cell_t *slot = slot_at(r, s);
+
+    uint32_t h[EVS_RING_FIXED_BYTES / 4];
+    h[0] = ((uint32_t)meta->kind & 0xffu) | (((uint32_t)meta->level & 0xffu) << 8) |
+           ((uint32_t)meta->env_len << 16);
+    h[1] = meta->project_id;
+    h[2] = (uint32_t)len;
+    h[3] = 0;
+    memcpy(&h[4], &meta->event_id, 8);
+    memcpy(&h[6], &mark, 8);
+
+    atomic_store_explicit(&slot->stamp, 2 * s + 1, memory_order_relaxed);
+#ifndef EVS__RING_TSAN
+    atomic_thread_fence(memory_order_release); /* odd stamp visible before any new word */
+#endif
+    store_bytes(slot, EVS__OFF_FIXED, h, sizeof(h));
+    store_bytes(slot, EVS__OFF_ENV, meta->env, meta->env_len);
+    store_bytes(slot, EVS__OFF_PAYLOAD, payload, len);
+    atomic_store_explicit(&slot->stamp, 2 * s + 2, memory_order_release);
+    /* seq_cst: the hub's "publish, then look at armed flags" half of the Dekker pattern. */
+    atomic_store_explicit(&r->head, s + 1, memory_order_seq_cst);
+    if (seq != NULL) {
+        *seq = s;
+    }
+    return EVS_OK;
+}
+
+/* Copy-then-validate. Lengths read from a slot may be torn: they are range-checked before use
+ * and any doubt ends with a stamp re-check, so garbage is never acted on nor returned. */
+static evs_err_t ring_get(const evs_ring_t *r, uint64_t seq, evs_msg_meta_t *meta, int64_t *mark,
+                          void *buf, size_t cap, size_t *len_out, bool with_payload)
+{
+    if (seq >= atomic_load_explicit(&r->head, memory_order_acquire)) {
+        return EVS_ERR_AGAIN;
+    }
+    evs_ring_cell_t *slot = slot_at(r, seq);
+    const uint64_t want = 2 * seq + 2;
+    uint64_t s1 = atomic_load_explicit(&slot->stamp, memory_order_acquire);
+    if (s1 != want) {
+        return s1 > want ? EVS_ERR_CORRUPT : EVS_ERR_AGAIN;
+    }
+    uint32_t h[EVS_RING_FIXED_BYTES / 4];
+    load_bytes(h, slot, EVS__OFF_FIXED, sizeof(h));
+    size_t env_len = (h[0] >> 16) & 0xffu;
+    size_t len = h[2];
+    evs_err_t rc = EVS_OK;
+    if (env_len > CONFIG_EVS_ENV_MAX_BYTES || len > evs_ring_payload_max(r)) {
+        rc = EVS_ERR_CORRUPT; /* torn header: the stamp check below must fail */
+    } else {
+        load_bytes(meta->env, slot, EVS__OFF_ENV, env_len);
+        if (with_payload) {
+            if (len > cap) {
+                rc = EVS_ERR_TOO_LARGE;
+            } else {
+                load_bytes(buf, slot, EVS__OFF_PAYLOAD, len);
+            }
+        }
+    }
+#ifndef EVS__RING_TSAN
+    atomic_thread_fence(memory_order_acquire); /* every word read before the re-check */
+#endif
+    if (atomic_load_explicit(&slot->stamp, memory_order_relaxed) != want) {
+        return EVS_ERR_CORRUPT;
+    }
+    if (rc != EVS_OK) {
+        return rc == EVS_ERR_CORRUPT ? EVS_ERR_INTERNAL : rc;
+    }
+    meta->kind = (evs_msg_kind_t)(h[0] & 0xffu);
+    meta->level = (evs_level_t)((h[0] >> 8) & 0xffu);
+    meta->env_len = (uint8_t)env_len;
+    meta->project_id = h[1];
+    memcpy(&meta->event_id, &h[4], 8);
+    if (mark != NULL) {
+        memcpy(mark, &h[6], 8);
+    }
+    if (len_out != NULL) {
+        *len_out = len;
+    }
+    return EVS_OK;
+}
+
+evs_err_t evs_ring_peek(const evs_ring_t *r, uint64_t seq, evs_msg_meta_t *meta, int64_t *mark,
+                        size_t *len)
+{
+    return ring_get(r, seq, meta, mark, NULL, 0, len, false);
+}
+
+evs_err_t evs_ring_read(const evs_ring_t *r, uint64_t seq, evs_msg_meta_t *meta, int64_t *mark,
+                        void *buf, size_t cap, size_t *len)
+{
+    return ring_get(r, seq, meta, mark, buf, cap, len, true);
+}

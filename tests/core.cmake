@@ -1,0 +1,38 @@
+# SPDX-License-Identifier: MIT
+# Unit tests of the portable core (ring, hub, filters): unit.<module>, label "unit" on the host.
+# Cross builds (armhf under qemu-arm, CMAKE_CROSSCOMPILING) use tests/support/cmocka/cmocka.h,
+# a small cmocka-compatible header, and label the same tests "cross".
+if(CMAKE_CROSSCOMPILING)
+    add_library(evs_test_cmocka INTERFACE)
+    target_include_directories(evs_test_cmocka INTERFACE ${CMAKE_CURRENT_SOURCE_DIR}/support/cmocka)
+    set(EVS_CORE_TEST_LIBS evs_core evs_test_cmocka)
+    set(EVS_CORE_LABEL cross)
+else()
+    set(EVS_CORE_TEST_LIBS evs_core cmocka)
+    set(EVS_CORE_LABEL unit)
+endif()
+
+foreach(m ring hub filter)
+    evs_unit_test(${m} LIBS ${EVS_CORE_TEST_LIBS} LABELS ${EVS_CORE_LABEL} TIMEOUT 120)
+endforeach()
+# 1 publisher, 20 readers, 1,000,000 messages; ~1-20 s plain, longer under TSan / qemu-arm.
+evs_unit_test(hub_stress LIBS ${EVS_CORE_TEST_LIBS} LABELS ${EVS_CORE_LABEL} TIMEOUT 300)
+
+# No heap allocation after evs_hub_open: malloc/calloc/realloc are wrapped at link time and fail
+# once the test arms them. Sanitizer runtimes replace malloc themselves, so "nosan" there.
+evs_unit_test(hub_nomalloc LIBS ${EVS_CORE_TEST_LIBS} LABELS ${EVS_CORE_LABEL} TIMEOUT 120)
+target_link_options(test_hub_nomalloc PRIVATE
+    -Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc -Wl,--wrap=aligned_alloc)
+if(NOT EVS_SANITIZE STREQUAL "")
+    set_tests_properties(unit.hub_nomalloc PROPERTIES LABELS "${EVS_CORE_LABEL};nosan")
+endif()
+# Allocation failure at open: test_hub wraps malloc the same way (it passes every call through
+# unless a test asks for a failure), which works under the sanitizers too.
+target_link_options(test_hub PRIVATE -Wl,--wrap=malloc)
+
+# evs_core includes only libc and evs_port: no library header may appear in it.
+if(NOT CMAKE_CROSSCOMPILING)
+    add_test(NAME unit.core_includes
+        COMMAND sh -c "! grep -rE '#include [<\"](civetweb|sqlite3|cjson|cJSON|mbedtls)' ${CMAKE_SOURCE_DIR}/components/evs_core")
+    set_tests_properties(unit.core_includes PROPERTIES LABELS unit)
+endif()
