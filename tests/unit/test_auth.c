@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <pthread.h>
 
 #include "evs_auth.h"
 
@@ -158,6 +159,47 @@ static void test_auth_base64url_vectors(void **state)
     assert_int_equal(evs_auth_base64url(ff, 3, out, 4), 0); /* no room for the NUL */
 }
 
+typedef struct key_job {
+    evs_auth_t *auth;
+    char keys[100][EVS_AUTH_KEY_MAX];
+} key_job_t;
+
+static void *key_worker(void *arg)
+{
+    key_job_t *job = arg;
+    for (int i = 0; i < 100; i++) {
+        if (evs_auth_new_key(job->auth, "evd", job->keys[i], sizeof(job->keys[i])) != EVS_OK) {
+            job->keys[i][0] = '\0';
+        }
+    }
+    return NULL;
+}
+
+static void test_auth_new_key_concurrent_unique(void **state)
+{
+    (void)state;
+    static key_job_t jobs[4];
+    pthread_t t[4];
+    evs_auth_t *a = NULL;
+
+    assert_int_equal(evs_auth_open(&a), EVS_OK);
+    for (int i = 0; i < 4; i++) {
+        jobs[i].auth = a;
+        assert_int_equal(pthread_create(&t[i], NULL, key_worker, &jobs[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+    }
+    for (int i = 0; i < 400; i++) {
+        const char *k = jobs[i / 100].keys[i % 100];
+        assert_int_equal(strlen(k), 47);
+        for (int j = 0; j < i; j++) {
+            assert_string_not_equal(k, jobs[j / 100].keys[j % 100]);
+        }
+    }
+    evs_auth_close(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -167,6 +209,7 @@ int main(void)
         cmocka_unit_test(test_auth_hash_known_vectors),
         cmocka_unit_test(test_auth_equal_constant_time_semantics),
         cmocka_unit_test(test_auth_base64url_vectors),
+        cmocka_unit_test(test_auth_new_key_concurrent_unique),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

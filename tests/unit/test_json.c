@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <pthread.h>
 #include <cjson/cJSON.h>
 
 #include "evs_json.h"
@@ -908,6 +909,50 @@ static void test_json_host_cjson_use_unaffected(void **state)
     cJSON_Delete(o);
 }
 
+/* ---- threads: each parsing thread gets its own arena; the hooks are installed once ---------- */
+
+static void *parse_worker(void *arg)
+{
+    static _Thread_local char out[EVS_JSON_NORM_MAX];
+    const char *in = "{\"message\":\"thread 1\",\"extra\":[1,2,3,{\"a\":\"b\"}]}";
+    uintptr_t bad = 0;
+    uint8_t fp0[EVS_FINGERPRINT_LEN];
+
+    (void)arg;
+    for (int i = 0; i < 300; i++) {
+        evs_event_t ev;
+        evs_json_error_t err;
+        if (evs_json_parse_event(in, strlen(in), out, sizeof(out), &ev, &err) != EVS_OK) {
+            bad++;
+            continue;
+        }
+        if (i == 0) {
+            memcpy(fp0, ev.fingerprint, sizeof(fp0));
+        } else if (memcmp(fp0, ev.fingerprint, sizeof(fp0)) != 0) {
+            bad++;
+        }
+        /* A host's cJSON use on the same threads, between our parses. */
+        cJSON *j = cJSON_ParseWithLength(ev.json, ev.json_len);
+        bad += (j == NULL);
+        cJSON_Delete(j);
+    }
+    return (void *)bad;
+}
+
+static void test_json_parse_concurrent_threads(void **state)
+{
+    (void)state;
+    evs_thread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(evs_thread_create(&t[i], parse_worker, NULL, 0, "json"), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        void *r = NULL;
+        assert_int_equal(pthread_join(t[i].t, &r), 0);
+        assert_ptr_equal(r, NULL);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -933,6 +978,7 @@ int main(void)
         cmocka_unit_test(test_json_arena_exhaustion_refused_cleanly),
         cmocka_unit_test(test_json_arena_fits_worst_case_event),
         cmocka_unit_test(test_json_host_cjson_use_unaffected),
+        cmocka_unit_test(test_json_parse_concurrent_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
