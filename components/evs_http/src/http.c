@@ -96,6 +96,8 @@ static const char *status_text(int status)
         return "Internal Server Error";
     case 503:
         return "Service Unavailable";
+    case 505:
+        return "HTTP Version Not Supported";
     default:
         return "Status";
     }
@@ -379,7 +381,12 @@ static int on_ws_data(struct mg_connection *c, int bits, char *data, size_t len,
     if (op == MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE) {
         return 0;
     }
-    if (op == MG_WEBSOCKET_OPCODE_PING || op == MG_WEBSOCKET_OPCODE_PONG) {
+    if (op == MG_WEBSOCKET_OPCODE_PING) {
+        /* civetweb 1.15 hands pings to the data handler without answering them */
+        mg_websocket_write(c, MG_WEBSOCKET_OPCODE_PONG, data, len <= 125 ? len : 125);
+        return 1;
+    }
+    if (op == MG_WEBSOCKET_OPCODE_PONG) {
         return 1;
     }
     if (len > CONFIG_EVS_WS_FRAME_MAX) {
@@ -458,6 +465,7 @@ static int on_http_error(struct mg_connection *c, int status, const char *msg)
     const char *code = status == 413 || status == 431 ? "too_large"
                        : status == 404              ? "not_found"
                        : status == 405              ? "method_not_allowed"
+                       : status == 505              ? "http_version"
                        : status >= 500              ? "internal"
                                                     : "bad_request";
     send_error(c, status, code, msg && msg[0] ? msg : status_text(status), true);
