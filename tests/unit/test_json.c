@@ -124,6 +124,9 @@ static void test_json_validation_matrix_rejects_with_code_and_field(void **state
          "invalid_field", "extra.big"},
         {"huge negative in array", "{\"message\":\"m\",\"extra\":[0,-1e400]}", EVS_ERR_INVALID,
          "invalid_field", "extra[1]"},
+        {"64-character number",
+         fmt("{\"message\":\"m\",\"extra\":{\"n\":%s}}", rep('1', 64)), EVS_ERR_INVALID,
+         "invalid_field", "extra.n"},
         /* UTF-8 and escapes */
         {"invalid UTF-8 byte", "{\"message\":\"caf\xff\"}", EVS_ERR_INVALID, "invalid_utf8",
          "message"},
@@ -305,6 +308,10 @@ static void test_json_limits_at_maximum_accepted(void **state)
                      EVS_OK);
     assert_int_equal(ev.environment_len, CONFIG_EVS_ENV_MAX_BYTES);
     assert_int_equal(parse(many_tags(CONFIG_EVS_TAGS_MAX), &ev, &err), EVS_OK);
+    /* 63-character numbers are fine, and kept exactly as sent. */
+    assert_int_equal(parse(fmt("{\"message\":\"m\",\"n\":-%s.5e-7}", rep('9', 57)), &ev, &err),
+                     EVS_OK);
+    assert_non_null(strstr(s_out, fmt("\"n\":-%s.5e-7}", rep('9', 57))));
     /* Exactly EVENT_MAX bytes as sent: accepted; one more: 413. */
     const char *head = "{\"message\":\"m\",\"extra\":\"";
     size_t pad = MAXB - strlen(head) - 2;

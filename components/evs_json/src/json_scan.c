@@ -311,6 +311,10 @@ static evs_err_t scan_string(scan_t *s)
     return scan_fail(s, "invalid_json", "has an unterminated string at byte ", true);
 }
 
+/* cJSON copies a number into a 64-byte buffer and fails on longer ones: refuse them here with
+ * the field named, rather than as an unexplained parse failure. */
+#define EVS__JSON_NUMBER_MAX 63
+
 static bool is_digit(char c)
 {
     return c >= '0' && c <= '9';
@@ -360,6 +364,10 @@ static evs_err_t scan_number(scan_t *s)
         while (p < e && is_digit(*p)) {
             p++;
         }
+    }
+    if (p - s->p > EVS__JSON_NUMBER_MAX) {
+        return scan_fail(s, "invalid_field", "has a number longer than 63 characters at byte ",
+                         true);
     }
     s->p = p;
     return EVS_OK;
