@@ -6,10 +6,17 @@
  * set, so civetweb never maps a URL to a file and never runs CGI. Streams live in
  * http_stream.c.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <civetweb.h>
 
@@ -548,9 +555,49 @@ evs_err_t evs_http_start(const evs_http_options_t *opt, struct mg_context **ctx,
     return EVS_OK;
 }
 
+/* civetweb's master thread notices mg_stop() only when its poll() on the listening sockets
+ * returns, after up to 2 s. A connection to ourselves wakes it at once. */
+typedef struct stop_waker {
+    atomic_bool done;
+    int port;
+} stop_waker_t;
+
+static void *stop_waker_run(void *arg)
+{
+    stop_waker_t *w = arg;
+    while (!atomic_load(&w->done)) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd >= 0) {
+            struct sockaddr_in sa;
+            memset(&sa, 0, sizeof(sa));
+            sa.sin_family = AF_INET;
+            sa.sin_port = htons((uint16_t)w->port);
+            sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            (void)connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+            close(fd);
+        }
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
 void evs_http_stop(struct mg_context *ctx)
 {
-    if (ctx) {
-        mg_stop(ctx);
+    if (!ctx) {
+        return;
+    }
+    struct mg_server_port sp[1];
+    stop_waker_t w = {.done = false, .port = 0};
+    pthread_t t;
+    bool started = false;
+    if (mg_get_server_ports(ctx, 1, sp) > 0 && sp[0].port > 0) {
+        w.port = sp[0].port;
+        started = pthread_create(&t, NULL, stop_waker_run, &w) == 0;
+    }
+    mg_stop(ctx);
+    if (started) {
+        atomic_store(&w.done, true);
+        pthread_join(t, NULL);
     }
 }
