@@ -495,9 +495,16 @@ static bool wait_room(evs_stream_t *s, size_t need)
             timed_out(s);
             return false;
         }
+        /* A daemon stop must not wait for a slow replay: look at the hub between slices. */
+        if (evs_hub_arm(s->sub) == EVS_ERR_CLOSED) {
+            evs_hub_disarm(s->sub);
+            finish(s, EVS_ERR_CLOSED);
+            return false;
+        }
+        evs_hub_disarm(s->sub);
         struct pollfd p = {.fd = s->ops->fd(s->io), .events = POLLOUT};
         uint64_t left = s->send_timeout_ms - (now - s->stall_since_ms);
-        int rc = poll(&p, 1, (int)(left > 1000 ? 1000 : left));
+        int rc = poll(&p, 1, (int)(left > 200 ? 200 : left));
         if (rc > 0 && (p.revents & (POLLERR | POLLNVAL))) {
             finish(s, EVS_ERR_IO);
             return false;
