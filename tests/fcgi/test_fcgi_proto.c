@@ -202,6 +202,83 @@ static void test_fcgi_sse_recv_skips_records_detects_abort_and_eof(void **state)
     close(sv[0]);
 }
 
+/* Build BEGIN_REQUEST(id, role) + PARAMS records holding @p params (split in @p chunk-byte
+ * records) + the empty PARAMS record. @return length. */
+static size_t build_request(uint8_t *out, uint16_t id, uint8_t role, const uint8_t *params,
+                            size_t plen, size_t chunk)
+{
+    size_t o = 0;
+    uint8_t begin[16] = {1, EVS_FCGI_TYPE_BEGIN_REQUEST, (uint8_t)(id >> 8), (uint8_t)id, 0, 8, 0,
+                         0, 0, role, 0, 0, 0, 0, 0, 0};
+    memcpy(out, begin, 16);
+    o = 16;
+    for (size_t i = 0; i < plen; i += chunk) {
+        size_t n = plen - i < chunk ? plen - i : chunk;
+        uint8_t h[8] = {1, EVS_FCGI_TYPE_PARAMS, (uint8_t)(id >> 8), (uint8_t)id, (uint8_t)(n >> 8),
+                        (uint8_t)n, 3, 0};
+        memcpy(out + o, h, 8);
+        memcpy(out + o + 8, params + i, n);
+        memset(out + o + 8 + n, 0, 3); /* padding */
+        o += 8 + n + 3;
+    }
+    uint8_t end[8] = {1, EVS_FCGI_TYPE_PARAMS, (uint8_t)(id >> 8), (uint8_t)id, 0, 0, 0, 0};
+    memcpy(out + o, end, 8);
+    return o + 8;
+}
+
+static void test_fcgi_precheck_accepts_valid_rejects_lies(void **state)
+{
+    (void)state;
+    static uint8_t scratch[4096];
+    uint8_t req[2048];
+    /* REQUEST_METHOD=GET, then a 200-byte value with a 4-byte length */
+    uint8_t params[512];
+    size_t p = 0;
+    params[p++] = 14;
+    params[p++] = 3;
+    memcpy(params + p, "REQUEST_METHODGET", 17);
+    p += 17;
+    params[p++] = 3;
+    params[p++] = 0x80;
+    params[p++] = 0;
+    params[p++] = 0;
+    params[p++] = 200;
+    memcpy(params + p, "URI", 3);
+    p += 3;
+    memset(params + p, 'v', 200);
+    p += 200;
+
+    size_t n = build_request(req, 1, 1, params, p, 50); /* pairs span records */
+    assert_int_equal(evs__fcgi_precheck(req, n, scratch, sizeof(scratch)), 1);
+    for (size_t cut = 0; cut < n; cut += 7) { /* every prefix is "need more" */
+        assert_int_equal(evs__fcgi_precheck(req, cut, scratch, sizeof(scratch)), 0);
+    }
+    assert_int_equal(evs__fcgi_precheck(req, n, scratch, 100), -1); /* over params_max */
+
+    /* wrong role, request id 0, wrong version, PARAMS of another request */
+    n = build_request(req, 1, 2, params, p, 50);
+    assert_int_equal(evs__fcgi_precheck(req, n, scratch, sizeof(scratch)), -1);
+    n = build_request(req, 0, 1, params, p, 50);
+    assert_int_equal(evs__fcgi_precheck(req, n, scratch, sizeof(scratch)), -1);
+    n = build_request(req, 1, 1, params, p, 50);
+    req[0] = 2;
+    assert_int_equal(evs__fcgi_precheck(req, n, scratch, sizeof(scratch)), -1);
+    n = build_request(req, 1, 1, params, p, 50);
+    req[16 + 3] = 9;
+    assert_int_equal(evs__fcgi_precheck(req, n, scratch, sizeof(scratch)), -1);
+
+    /* a value length that announces 2 GiB inside a short parameter stream */
+    uint8_t lie[] = {4, 0xff, 0xff, 0xff, 0xff, 'N', 'A', 'M', 'E', 'x'};
+    n = build_request(req, 1, 1, lie, sizeof(lie), 50);
+    assert_int_equal(evs__fcgi_precheck(req, n, scratch, sizeof(scratch)), -1);
+    /* a pair cut short by the end of the stream */
+    n = build_request(req, 1, 1, params, p - 1, 50);
+    assert_int_equal(evs__fcgi_precheck(req, n, scratch, sizeof(scratch)), -1);
+    /* garbage */
+    memset(req, 0x41, 64);
+    assert_int_equal(evs__fcgi_precheck(req, 64, scratch, sizeof(scratch)), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -211,6 +288,7 @@ int main(void)
         cmocka_unit_test(test_fcgi_sse_send_partial_writes_keep_records_whole),
         cmocka_unit_test(test_fcgi_sse_send_closed_peer_errors),
         cmocka_unit_test(test_fcgi_sse_recv_skips_records_detects_abort_and_eof),
+        cmocka_unit_test(test_fcgi_precheck_accepts_valid_rejects_lies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,7 +47,11 @@ typedef struct fcgi_worker {
     int conn_fd; /* the connection being served, guarded by f->lock; -1 when none */
     evs__fcgi_sse_io_t sse;
     char path[ROUTE_MAX];
+    uint8_t *peek;    /* PEEK_CAP bytes: the start of a connection, before libfcgi reads it */
+    uint8_t *scratch; /* CONFIG_EVS_FCGI_PARAMS_MAX bytes: its parameter stream, joined */
 } fcgi_worker_t;
+
+#define PEEK_CAP (2 * CONFIG_EVS_FCGI_PARAMS_MAX + 64)
 
 struct evs_fcgi {
     evs_api_t *api;
@@ -396,6 +400,47 @@ static void set_timeouts(int fd, uint32_t ms)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* fails harmlessly on unix */
 }
 
+/* Wait (up to the I/O timeout) until the request's BEGIN_REQUEST and PARAMS records are all
+ * in, and check them (evs__fcgi_precheck) without consuming them. */
+static bool precheck_connection(fcgi_worker_t *w, int fd)
+{
+    uint64_t deadline = evs_clock_mono_ms() + w->f->cfg.io_timeout_ms;
+    for (;;) {
+        ssize_t n = recv(fd, w->peek, PEEK_CAP, MSG_PEEK | MSG_DONTWAIT);
+        if (n == 0) {
+            return false;
+        }
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            return false;
+        }
+        if (n > 0) {
+            int r = evs__fcgi_precheck(w->peek, (size_t)n, w->scratch,
+                                       CONFIG_EVS_FCGI_PARAMS_MAX);
+            if (r != 0) {
+                return r > 0;
+            }
+            if ((size_t)n == PEEK_CAP) {
+                return false;
+            }
+        }
+        uint64_t now = evs_clock_mono_ms();
+        if (now >= deadline || atomic_load(&w->f->stopping)) {
+            return false;
+        }
+        if (n > 0) {
+            /* part of it is in: give the rest a moment, unless the peer has finished sending */
+            struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+            if (poll(&p, 1, 2) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+                return false;
+            }
+        } else {
+            struct pollfd p = {.fd = fd, .events = POLLIN};
+            uint64_t left = deadline - now;
+            poll(&p, 1, left > 100 ? 100 : (int)left);
+        }
+    }
+}
+
 static void serve_connection(fcgi_worker_t *w, int fd)
 {
     evs_fcgi_t *f = w->f;
@@ -409,10 +454,13 @@ static void serve_connection(fcgi_worker_t *w, int fd)
         w->conn_fd = fd;
     }
     evs_mutex_unlock(&f->lock);
-    if (stop || lib_fd < 0) {
+    if (stop || lib_fd < 0 || !precheck_connection(w, fd)) {
         if (lib_fd >= 0) {
             close(lib_fd);
         }
+        evs_mutex_lock(&f->lock);
+        w->conn_fd = -1;
+        evs_mutex_unlock(&f->lock);
         close(fd);
         return;
     }
@@ -603,6 +651,12 @@ evs_err_t evs_fcgi_serve(evs_api_t *api, const evs_fcgi_config_t *cfg, evs_fcgi_
         fcgi_worker_t *w = &f->workers[i];
         w->f = f;
         w->conn_fd = -1;
+        w->peek = malloc(PEEK_CAP);
+        w->scratch = malloc(CONFIG_EVS_FCGI_PARAMS_MAX);
+        if (!w->peek || !w->scratch) {
+            rc = EVS_ERR_NO_MEM;
+            goto fail;
+        }
         FCGX_InitRequest(&w->req, -1, 0);
         char name[32];
         snprintf(name, sizeof(name), "evs-fcgi-%u", (unsigned)i);
@@ -658,6 +712,10 @@ void evs_fcgi_stop(evs_fcgi_t *f)
     }
     evs_mutex_destroy(&f->lock);
     evs_mutex_destroy(&f->accept_lock);
+    for (uint32_t i = 0; f->workers && i < f->nworkers; i++) {
+        free(f->workers[i].peek);
+        free(f->workers[i].scratch);
+    }
     free(f->workers);
     free(f);
 }

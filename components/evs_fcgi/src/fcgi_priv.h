@@ -16,7 +16,9 @@ extern "C" {
 #endif
 
 #define EVS_FCGI_HEADER_LEN 8
+#define EVS_FCGI_TYPE_BEGIN_REQUEST 1
 #define EVS_FCGI_TYPE_ABORT_REQUEST 2
+#define EVS_FCGI_TYPE_PARAMS 4
 #define EVS_FCGI_TYPE_STDOUT 6
 #define EVS_FCGI_CONTENT_MAX 65535
 
@@ -32,6 +34,19 @@ extern "C" {
  */
 int evs__fcgi_route(const char *uri, const char *prefix, char *out, size_t cap,
                     const char **query);
+
+/**
+ * @brief Check the start of a connection before libfcgi reads it: one FCGI_BEGIN_REQUEST for
+ *        the responder role, then FCGI_PARAMS records of the same request up to the empty one,
+ *        every name-value pair's lengths inside the parameter stream. libfcgi allocates what a
+ *        pair announces before reading it (up to 4 GiB) and aborts when that fails, so lengths
+ *        that lie must never reach it.
+ * @param[in]  buf     the bytes received so far (peeked, not consumed).
+ * @param[in]  scratch at least @p params_max bytes: the parameter stream is joined there.
+ * @return 1 complete and valid, 0 incomplete (peek again when more arrived), -1 invalid or
+ *         parameters over @p params_max bytes (drop the connection).
+ */
+int evs__fcgi_precheck(const uint8_t *buf, size_t len, uint8_t *scratch, size_t params_max);
 
 /**
  * The SSE side of one FastCGI connection, once libfcgi has read the request and the response

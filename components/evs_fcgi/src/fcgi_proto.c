@@ -123,6 +123,91 @@ int evs__fcgi_route(const char *uri, const char *prefix, char *out, size_t cap,
     return 0;
 }
 
+/* ---- request pre-check --------------------------------------------------------------- */
+
+/* Read one FastCGI pair length (1 or 4 bytes). @return false past the end. */
+static bool pair_len(const uint8_t *p, size_t len, size_t *i, size_t *out)
+{
+    if (*i >= len) {
+        return false;
+    }
+    if (p[*i] & 0x80) {
+        if (len - *i < 4) {
+            return false;
+        }
+        *out = ((size_t)(p[*i] & 0x7f) << 24) | ((size_t)p[*i + 1] << 16) |
+               ((size_t)p[*i + 2] << 8) | p[*i + 3];
+        *i += 4;
+    } else {
+        *out = p[*i];
+        *i += 1;
+    }
+    return true;
+}
+
+int evs__fcgi_precheck(const uint8_t *buf, size_t len, uint8_t *scratch, size_t params_max)
+{
+    size_t i = 0;
+    size_t plen = 0;
+    bool begun = false;
+    uint16_t id = 0;
+    for (;;) {
+        if (len - i < EVS_FCGI_HEADER_LEN) {
+            return 0;
+        }
+        const uint8_t *h = buf + i;
+        size_t clen = ((size_t)h[4] << 8) | h[5];
+        size_t rec = EVS_FCGI_HEADER_LEN + clen + h[6];
+        uint16_t rid = (uint16_t)(h[2] << 8 | h[3]);
+        if (h[0] != 1) {
+            return -1;
+        }
+        if (!begun) {
+            /* BEGIN_REQUEST: role (2 bytes), flags, 5 reserved */
+            if (h[1] != EVS_FCGI_TYPE_BEGIN_REQUEST || clen != 8 || rid == 0) {
+                return -1;
+            }
+            if (len - i < rec) {
+                return 0;
+            }
+            if (h[8] != 0 || h[9] != 1) { /* FCGI_RESPONDER */
+                return -1;
+            }
+            begun = true;
+            id = rid;
+            i += rec;
+            continue;
+        }
+        if (h[1] != EVS_FCGI_TYPE_PARAMS || rid != id) {
+            return -1;
+        }
+        if (clen == 0) {
+            break; /* end of the parameter stream */
+        }
+        if (plen + clen > params_max) {
+            return -1;
+        }
+        if (len - i < rec) {
+            return 0;
+        }
+        memcpy(scratch + plen, h + EVS_FCGI_HEADER_LEN, clen);
+        plen += clen;
+        i += rec;
+    }
+    size_t j = 0;
+    while (j < plen) {
+        size_t nl, vl;
+        if (!pair_len(scratch, plen, &j, &nl) || !pair_len(scratch, plen, &j, &vl)) {
+            return -1;
+        }
+        if (nl > plen - j || vl > plen - j - nl) {
+            return -1;
+        }
+        j += nl + vl;
+    }
+    return 1;
+}
+
 /* ---- SSE records --------------------------------------------------------------------- */
 
 void evs__fcgi_sse_io_init(evs__fcgi_sse_io_t *io, int fd, uint16_t request_id)
