@@ -11,17 +11,23 @@ root=$(pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
 only=${EVS_TEST_ONLY:-"plain asan tsan cross fuzz"}
 
-if [ -f tests/node/package.json ] && [ ! -d tests/node/node_modules ]; then
-    (cd tests/node && npm install --no-audit --no-fund --loglevel=error)
-fi
+# Independent test clients from the npm registry (ws, eventsource, playwright-core), pinned by
+# the committed package-lock.json files.
+for d in tests/node tests/e2e; do
+    if [ -f "$d/package-lock.json" ] && [ ! -d "$d/node_modules" ]; then
+        (cd "$d" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+done
 
-build() { # dir, cmake args...
+build() { # dir, cmake args... (EVS_TARGETS: build only these targets)
     d=$1; shift
     cmake -S "$root" -B "$d" "$@" >/dev/null
-    cmake --build "$d" -j "$jobs" >/dev/null
-}
-run_ctest() { # dir, label regex
-    (cd "$1" && ctest --output-on-failure -j "$jobs" -L "$2" "$@" ) 
+    if [ -n "${EVS_TARGETS:-}" ]; then
+        # shellcheck disable=SC2086
+        cmake --build "$d" -j "$jobs" --target $EVS_TARGETS >/dev/null
+    else
+        cmake --build "$d" -j "$jobs" >/dev/null
+    fi
 }
 
 status=0
@@ -43,7 +49,8 @@ for v in $only; do
         (cd build/test-armhf-core && ctest --output-on-failure -j "$jobs" -L cross) || status=1 ;;
     fuzz)
         if [ -f tests/fuzz.cmake ]; then
-            build build/test-fuzz -DCMAKE_C_COMPILER=clang -DEVS_FUZZ=ON -DEVS_BUILD_BENCH=OFF
+            EVS_TARGETS="fuzz_event fuzz_client_msg" \
+                build build/test-fuzz -DCMAKE_C_COMPILER=clang -DEVS_FUZZ=ON -DEVS_BUILD_BENCH=OFF
             (cd build/test-fuzz && ctest --output-on-failure -j "$jobs" -L fuzz) || status=1
         fi ;;
     *) echo "unknown variant $v" >&2; status=1 ;;
