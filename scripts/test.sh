@@ -21,12 +21,14 @@ done
 
 build() { # dir, cmake args... (EVS_TARGETS: build only these targets)
     d=$1; shift
-    cmake -S "$root" -B "$d" "$@" >/dev/null
+    mkdir -p "$d"
+    log="$d/build.log"
+    cmake -S "$root" -B "$d" "$@" >"$log" 2>&1 || { tail -n 60 "$log"; exit 1; }
     if [ -n "${EVS_TARGETS:-}" ]; then
         # shellcheck disable=SC2086
-        cmake --build "$d" -j "$jobs" --target $EVS_TARGETS >/dev/null
+        cmake --build "$d" -j "$jobs" --target $EVS_TARGETS >>"$log" 2>&1 || { tail -n 60 "$log"; exit 1; }
     else
-        cmake --build "$d" -j "$jobs" >/dev/null
+        cmake --build "$d" -j "$jobs" >>"$log" 2>&1 || { tail -n 60 "$log"; exit 1; }
     fi
 }
 
