@@ -566,8 +566,21 @@ TESTS = [test_rest_through_front, test_sse_latency_through_front, test_sse_filte
          test_garbage_records_never_crash]
 
 
+def check_docs_show_templates():
+    """docs/deployment.md must show the configurations these tests run, verbatim."""
+    root = os.path.dirname(os.path.dirname(HERE))
+    with open(os.path.join(root, "docs", "deployment.md")) as f:
+        doc = f.read()
+    for kind in Front.PREFIX:
+        with open(os.path.join(TEMPLATES, kind + ".conf.in")) as f:
+            tpl = f.read()
+        assert tpl in doc, f"docs/deployment.md does not show tests/fcgi/{kind}.conf.in verbatim"
+
+
 def main():
     binary = evs_harness.binary_from_argv()
+    check_docs_show_templates()
+    print("PASS docs/deployment.md shows tests/fcgi/*.conf.in verbatim", flush=True)
     kinds = [a for a in sys.argv[2:] if a in Front.PREFIX] or list(Front.PREFIX)
     failed = 0
     total = 0
