@@ -9,15 +9,29 @@ if(EVS_FUZZ AND TARGET evs_json)
     endif()
     set(_fuzz_san -fsanitize=address,undefined -fno-sanitize-recover=undefined
                   -fno-omit-frame-pointer)
-    # Coverage feedback from the code under test, not only from the harness.
-    foreach(lib evs_json evs_auth evs_core)
-        target_compile_options(${lib} PRIVATE -fsanitize=fuzzer-no-link ${_fuzz_san})
+    # Coverage feedback from the code under test, not only from the harness: the fuzzers get
+    # their own instrumented copy of evs_json + evs_auth, so the regular libraries (and every
+    # other target of this build) stay uninstrumented and link as usual.
+    set(_fuzz_srcs)
+    foreach(lib evs_json evs_auth)
+        get_target_property(_srcs ${lib} SOURCES)
+        get_target_property(_dir ${lib} SOURCE_DIR)
+        foreach(s ${_srcs})
+            get_filename_component(_abs ${s} ABSOLUTE BASE_DIR ${_dir})
+            list(APPEND _fuzz_srcs ${_abs})
+        endforeach()
     endforeach()
+    add_library(evs_json_fuzz STATIC ${_fuzz_srcs})
+    target_include_directories(evs_json_fuzz PUBLIC
+        $<TARGET_PROPERTY:evs_json,INCLUDE_DIRECTORIES>
+        $<TARGET_PROPERTY:evs_auth,INCLUDE_DIRECTORIES>)
+    target_compile_options(evs_json_fuzz PRIVATE -fsanitize=fuzzer-no-link ${_fuzz_san})
+    target_link_libraries(evs_json_fuzz PUBLIC evs_core evs_port cjson mbedcrypto m)
     foreach(t event client_msg)
         add_executable(fuzz_${t} ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_${t}.c)
         target_compile_options(fuzz_${t} PRIVATE -fsanitize=fuzzer ${_fuzz_san})
         target_link_options(fuzz_${t} PRIVATE -fsanitize=fuzzer ${_fuzz_san})
-        target_link_libraries(fuzz_${t} PRIVATE evs_json evs_auth evs_core evs_port cjson m)
+        target_link_libraries(fuzz_${t} PRIVATE evs_json_fuzz)
         # New inputs go to the build tree; the committed seeds stay read-only.
         set(_work ${CMAKE_CURRENT_BINARY_DIR}/fuzz-corpus/${t})
         file(MAKE_DIRECTORY ${_work})
