@@ -37,8 +37,9 @@ def binary_from_argv():
 class Daemon:
     """A running evstreamd on a free port with a temporary database and a random admin token."""
 
-    def __init__(self, binary=None, extra_args=(), db=None, port=0):
+    def __init__(self, binary=None, extra_args=(), db=None, port=0, check_exit=True):
         self.binary = binary or binary_from_argv()
+        self.check_exit = check_exit  # close(): a non-zero exit or a sanitizer report fails
         self.extra_args = list(extra_args)
         self.tmpdir = tempfile.mkdtemp(prefix="evs-it-")
         self.db = db or os.path.join(self.tmpdir, "evs.db")
@@ -120,17 +121,38 @@ class Daemon:
             self.stop()
         self._start(port)
 
+    def sanitizer_report(self):
+        """The first sanitizer report line in the daemon's output, or None."""
+        with self._log_lock:
+            for line in self.log:
+                if re.search(r"(ERROR|WARNING): (Address|Thread|Leak|UndefinedBehavior)Sanitizer"
+                             r"|runtime error:", line):
+                    return line
+        return None
+
     def close(self):
+        rc = None
         try:
             if self.proc is not None:
-                self.stop()
+                rc = self.stop()
         finally:
             shutil.rmtree(self.tmpdir, ignore_errors=True)
+        if self.check_exit:
+            rep = self.sanitizer_report()
+            if rep or (rc is not None and rc != 0):
+                raise RuntimeError(f"evstreamd exit code {rc}; {rep or ''}\n" +
+                                   "\n".join(self.log[-40:]))
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
+        if exc[0] is not None:
+            try:
+                self.close()
+            except RuntimeError as e:
+                print(e, file=sys.stderr)
+            return False
         self.close()
         return False
 
