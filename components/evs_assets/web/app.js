@@ -109,8 +109,13 @@
     list.insertBefore(li, after);
     if (live) {
       while (list.children.length > MAX_ROWS) { s.rows.delete(Number(list.lastElementChild.dataset.id)); list.lastElementChild.remove(); }
-      const row = document.querySelector('#issues li[data-id="' + m.issue_id + '"]');
-      if (row) { const c = row.querySelector('.cnt'); c.textContent = '×' + (Number(c.textContent.slice(1)) + 1); }
+      const row = document.querySelector('#issues li[data-id="' + Number(m.issue_id) + '"]');
+      if (row && m.id > Number(row.dataset.last)) { // count each event once, replays included
+        row.dataset.last = m.id;
+        row.dataset.count++;
+        row.querySelector('.cnt').textContent = '×' + row.dataset.count;
+        row.querySelector('.age').dataset.ts = Date.now();
+      }
     }
     $('ev-total').textContent = list.children.length + ' shown';
   }
@@ -164,6 +169,8 @@
       const li = el('li');
       li.dataset.id = i.id;
       li.dataset.status = i.status;
+      li.dataset.last = i.last_event_id || 0;
+      li.dataset.count = i.count;
       const acts = el('span', 'acts');
       for (const a of ACTIONS[i.status] || []) {
         const b = el('button', '', a);
@@ -200,7 +207,7 @@
       badge(s.transport);
       setCount(m.unresolved_count);
       status('connected to project ' + m.project_id);
-      if (s.resume === null) { s.resume = m.last_event_id; backfill(m.last_event_id); }
+      if (s.resume === null) { s.resume = m.last_event_id; backfill(m.last_event_id); } else refreshIssues(); // issue messages are not replayed
       break;
     case 'event':
       if (m.id > s.resume) s.resume = m.id;

@@ -41,6 +41,10 @@ test('resolving, archiving and regressing issues changes the unresolved count', 
   await page.selectOption('#i-status', 'unresolved');
   await waitFor(async () => (await issueIds(page)).sort().join() === [a, c].sort().join(), 'a and c unresolved');
 
+  // A new event of a listed issue bumps its count once, without a refetch.
+  assert.strictEqual(await page.textContent(`#issues li[data-id="${c}"] .cnt`), '×1');
+  await d.post(p, { message: 'door open', level: 'info' });
+  await waitFor(() => page.textContent(`#issues li[data-id="${c}"] .cnt`).then((x) => x === '×2'), 'c counted twice');
   await page.click(`#issues li[data-id="${c}"] button[data-action=discard]`);
   await waitFor(async () => (await count(page)) === '1', 'count 1 after discard');
   await page.selectOption('#i-status', 'archived');

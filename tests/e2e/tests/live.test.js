@@ -40,6 +40,18 @@ test('events posted over HTTP appear live over WebSocket', async (t) => {
   await waitFor(() => page.textContent('#count').then((x) => x === '4'), 'count 4');
   await waitFor(() => page.$$eval('#issues li', (l) => l.length === 4), 'four issues');
 
+  // More of the same issue: its row counts each event once (locally, no issue message comes).
+  const again = await d.post(p, [{ level: 'error', message: 'sensor 4 timeout', environment: 'production' },
+    { level: 'error', message: 'sensor 4 timeout', environment: 'production' },
+    { level: 'info', message: 'config reloaded', environment: 'staging' }]);
+  await waitFor(async () => (await rows(page))[0].id === again[2], 'the newest row');
+  const issueOf = (await d.request('GET', '/api/v1/projects/' + p.id + '/events?after=' + (ids[0] - 1) + '&limit=1',
+    undefined, p.dashboard_token)).body.events[0].issue_id;
+  await waitFor(() => page.textContent(`#issues li[data-id="${issueOf}"] .cnt`).then((x) => x === '×3'), 'issue count ×3');
+
+  await page.setViewportSize({ width: 1100, height: 300 });
+  await new Promise((r) => setTimeout(r, 300));
+  await page.setViewportSize({ width: 1100, height: await page.evaluate(() => document.documentElement.scrollHeight) });
   await page.screenshot({ path: artifact('dashboard.png') });
   assert.deepStrictEqual(b.problems, []);
 

@@ -15,14 +15,14 @@ test('without WebSocket the page works over SSE', async (t) => {
   const { page } = b;
   await page.goto(pageUrl(d, p));
   await waitFor(() => page.textContent('#badge').then((x) => x === 'SSE'), 'SSE badge', 15000);
-  const ids = await d.post(p, [{ message: 'over sse 1' }, { message: 'over sse 2', level: 'info' }]);
+  const ids = await d.post(p, [{ message: 'over sse: alpha' }, { message: 'over sse: beta', level: 'info' }]);
   await waitFor(async () => (await rows(page)).map((r) => r.id).join() === [ids[1], ids[0]].join(), 'two rows');
   await waitFor(() => page.textContent('#count').then((x) => x === '2'), 'count 2');
 
   await page.selectOption('#f-level', 'info');
   await page.click('#filters button[type=submit]');
   await waitFor(() => page.textContent('#badge').then((x) => x === 'SSE'), 'SSE again');
-  const more = await d.post(p, [{ message: 'over sse 3', level: 'error' }, { message: 'over sse 4', level: 'info' }]);
+  const more = await d.post(p, [{ message: 'over sse: gamma', level: 'error' }, { message: 'over sse: delta', level: 'info' }]);
   await waitFor(async () => (await rows(page)).some((r) => r.id === more[1]), 'the info row');
   await new Promise((r) => setTimeout(r, 500));
   const shown = await rows(page);
