@@ -84,6 +84,17 @@ static void arena_install(void)
     s_key_ok = pthread_key_create(&s_key, arena_thread_exit) == 0;
 }
 
+/* Install the hooks before main() too, while the process has one thread: cJSON reads its
+ * global hooks without locking, so installing them later (at the first parse) could race with
+ * another thread's cJSON call (a host application, or an adapter parsing its own JSON). The
+ * pthread_once in evs__json_arena_begin stays for toolchains without constructors. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((constructor)) static void arena_install_early(void)
+{
+    pthread_once(&s_once, arena_install);
+}
+#endif
+
 evs_err_t evs__json_arena_begin(void)
 {
     evs__arena_t *a = &s_arena;
