@@ -29,10 +29,6 @@
 
 #define PREFIX_MAX 96
 
-#ifndef CONFIG_EVS_HTTP_MAX_HEADER_BYTES
-#define CONFIG_EVS_HTTP_MAX_HEADER_BYTES 16384
-#endif
-
 static void count_reject(evs_api_t *api, evs_reject_reason_t r)
 {
     atomic_fetch_add_explicit(&evs_api_metrics(api)->events_rejected[r], 1,
@@ -504,6 +500,7 @@ evs_err_t evs_http_start(const evs_http_options_t *opt, struct mg_context **ctx,
     char threads[16];
     char timeout[16];
     char maxreq[16];
+    char keepalive[16];
     if (opt->bind_addr) {
         snprintf(ports, sizeof(ports), "%s:%d", opt->bind_addr, opt->port);
     } else {
@@ -516,13 +513,14 @@ evs_err_t evs_http_start(const evs_http_options_t *opt, struct mg_context **ctx,
              opt->request_timeout_ms ? opt->request_timeout_ms
                                      : (unsigned)CONFIG_EVS_SEND_TIMEOUT_MS);
     snprintf(maxreq, sizeof(maxreq), "%d", CONFIG_EVS_HTTP_MAX_HEADER_BYTES);
+    snprintf(keepalive, sizeof(keepalive), "%d", CONFIG_EVS_HTTP_KEEPALIVE_MS);
     /* document_root is deliberately absent: no file mapping, so no CGI, ever. */
     const char *options[] = {
         "listening_ports", ports,
         "num_threads", threads,
         "enable_keep_alive", "yes",
         "tcp_nodelay", "1",
-        "keep_alive_timeout_ms", "30000",
+        "keep_alive_timeout_ms", keepalive,
         "request_timeout_ms", timeout,
         "max_request_size", maxreq,
         "enable_directory_listing", "no",
