@@ -75,8 +75,8 @@ int main(int argc, char **argv)
         sink += evs_json_encode_event_msg(msg, sizeof(msg), i, 7, out, norm2);
     }
     uint64_t t2 = cpu_ns();
-    printf("client fingerprint, %zu bytes (normalized %zu): %.2f us/event\n", strlen(s_event),
-           norm, us);
+    printf("client fingerprint, %zu bytes (normalized %zu): %.2f us/event\n", strlen(s_event), norm,
+           us);
     printf("message grouping + defaults, %zu bytes (normalized %zu): %.2f us/event\n",
            strlen(s_event_msg), norm2, us2);
     printf("(%ld iterations each)\n", iters);

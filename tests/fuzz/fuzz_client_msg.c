@@ -47,8 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     msg[head + n] = '}';
     evs_filter_t g;
     if (evs_json_parse_client_msg(msg, (size_t)head + n + 1, &g, &err) != EVS_OK ||
-        g.level_mask != f.level_mask || g.min_level != f.min_level ||
-        g.env_count != f.env_count) {
+        g.level_mask != f.level_mask || g.min_level != f.min_level || g.env_count != f.env_count) {
         abort();
     }
     for (unsigned i = 0; i < f.env_count; i++) {

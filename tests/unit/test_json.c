@@ -100,15 +100,13 @@ static void test_json_validation_matrix_rejects_with_code_and_field(void **state
         {"top-level number", "42", EVS_ERR_INVALID, "invalid_json", ""},
         {"trailing garbage", "{\"message\":\"m\"} x", EVS_ERR_INVALID, "invalid_json", ""},
         {"two objects", "{\"message\":\"m\"}{}", EVS_ERR_INVALID, "invalid_json", ""},
-        {"unterminated object", "{\"message\":\"m\"", EVS_ERR_INVALID, "invalid_json",
-         "message"},
+        {"unterminated object", "{\"message\":\"m\"", EVS_ERR_INVALID, "invalid_json", "message"},
         {"unterminated string", "{\"message\":\"m}", EVS_ERR_INVALID, "invalid_json", "message"},
         {"missing colon", "{\"message\" \"m\"}", EVS_ERR_INVALID, "invalid_json", "message"},
         {"trailing comma", "{\"message\":\"m\",}", EVS_ERR_INVALID, "invalid_json", ""},
         {"single quotes", "{'message':'m'}", EVS_ERR_INVALID, "invalid_json", ""},
         {"bare word", "{\"message\":\"m\",\"x\":tru}", EVS_ERR_INVALID, "invalid_json", "x"},
-        {"raw control char", "{\"message\":\"a\tb\"}", EVS_ERR_INVALID, "invalid_json",
-         "message"},
+        {"raw control char", "{\"message\":\"a\tb\"}", EVS_ERR_INVALID, "invalid_json", "message"},
         {"bad escape", "{\"message\":\"a\\qb\"}", EVS_ERR_INVALID, "invalid_json", "message"},
         {"short \\u escape", "{\"message\":\"a\\u12\"}", EVS_ERR_INVALID, "invalid_json",
          "message"},
@@ -116,17 +114,16 @@ static void test_json_validation_matrix_rejects_with_code_and_field(void **state
         {"bad fraction", "{\"message\":\"m\",\"n\":1.}", EVS_ERR_INVALID, "invalid_json", "n"},
         /* non-finite numbers */
         {"NaN literal", "{\"message\":\"m\",\"v\":NaN}", EVS_ERR_INVALID, "invalid_json", "v"},
-        {"Infinity literal", "{\"message\":\"m\",\"v\":Infinity}", EVS_ERR_INVALID,
-         "invalid_json", "v"},
+        {"Infinity literal", "{\"message\":\"m\",\"v\":Infinity}", EVS_ERR_INVALID, "invalid_json",
+         "v"},
         {"-Infinity literal", "{\"message\":\"m\",\"extra\":{\"v\":-Infinity}}", EVS_ERR_INVALID,
          "invalid_json", "extra.v"},
         {"huge number", "{\"message\":\"m\",\"extra\":{\"big\":1e999}}", EVS_ERR_INVALID,
          "invalid_field", "extra.big"},
         {"huge negative in array", "{\"message\":\"m\",\"extra\":[0,-1e400]}", EVS_ERR_INVALID,
          "invalid_field", "extra[1]"},
-        {"64-character number",
-         fmt("{\"message\":\"m\",\"extra\":{\"n\":%s}}", rep('1', 64)), EVS_ERR_INVALID,
-         "invalid_field", "extra.n"},
+        {"64-character number", fmt("{\"message\":\"m\",\"extra\":{\"n\":%s}}", rep('1', 64)),
+         EVS_ERR_INVALID, "invalid_field", "extra.n"},
         /* UTF-8 and escapes */
         {"invalid UTF-8 byte", "{\"message\":\"caf\xff\"}", EVS_ERR_INVALID, "invalid_utf8",
          "message"},
@@ -134,46 +131,44 @@ static void test_json_validation_matrix_rejects_with_code_and_field(void **state
          "message"},
         {"overlong UTF-8", "{\"message\":\"\xc0\xaf\"}", EVS_ERR_INVALID, "invalid_utf8",
          "message"},
-        {"raw surrogate UTF-8", "{\"message\":\"\xed\xa0\x80\"}", EVS_ERR_INVALID,
-         "invalid_utf8", "message"},
-        {"above U+10FFFF", "{\"message\":\"\xf4\x90\x80\x80\"}", EVS_ERR_INVALID,
-         "invalid_utf8", "message"},
-        {"invalid UTF-8 in tag", "{\"message\":\"m\",\"tags\":{\"k\":\"\x80\"}}",
-         EVS_ERR_INVALID, "invalid_utf8", "tags.k"},
-        {"invalid UTF-8 in key", "{\"message\":\"m\",\"\xfe\":1}", EVS_ERR_INVALID,
-         "invalid_utf8", ""},
+        {"raw surrogate UTF-8", "{\"message\":\"\xed\xa0\x80\"}", EVS_ERR_INVALID, "invalid_utf8",
+         "message"},
+        {"above U+10FFFF", "{\"message\":\"\xf4\x90\x80\x80\"}", EVS_ERR_INVALID, "invalid_utf8",
+         "message"},
+        {"invalid UTF-8 in tag", "{\"message\":\"m\",\"tags\":{\"k\":\"\x80\"}}", EVS_ERR_INVALID,
+         "invalid_utf8", "tags.k"},
+        {"invalid UTF-8 in key", "{\"message\":\"m\",\"\xfe\":1}", EVS_ERR_INVALID, "invalid_utf8",
+         ""},
         {"lone high surrogate", "{\"message\":\"a\\ud800b\"}", EVS_ERR_INVALID, "invalid_utf8",
          "message"},
         {"lone low surrogate", "{\"message\":\"\\udc00\"}", EVS_ERR_INVALID, "invalid_utf8",
          "message"},
-        {"high then non-low", "{\"message\":\"\\ud800\\u0041\"}", EVS_ERR_INVALID,
-         "invalid_utf8", "message"},
+        {"high then non-low", "{\"message\":\"\\ud800\\u0041\"}", EVS_ERR_INVALID, "invalid_utf8",
+         "message"},
         {"high at end", "{\"message\":\"m\",\"extra\":[\"\\uD83D\"]}", EVS_ERR_INVALID,
          "invalid_utf8", "extra[0]"},
-        {"NUL escape", "{\"message\":\"a\\u0000b\"}", EVS_ERR_INVALID, "invalid_field",
-         "message"},
+        {"NUL escape", "{\"message\":\"a\\u0000b\"}", EVS_ERR_INVALID, "invalid_field", "message"},
         /* message / exception */
-        {"missing message", "{\"level\":\"error\"}", EVS_ERR_INVALID, "missing_field",
-         "message"},
+        {"missing message", "{\"level\":\"error\"}", EVS_ERR_INVALID, "missing_field", "message"},
         {"empty object", "{}", EVS_ERR_INVALID, "missing_field", "message"},
         {"message number", "{\"message\":42}", EVS_ERR_INVALID, "invalid_field", "message"},
         {"message null", "{\"message\":null}", EVS_ERR_INVALID, "invalid_field", "message"},
         {"message empty", "{\"message\":\"\"}", EVS_ERR_INVALID, "invalid_field", "message"},
         {"message too long",
-         fmt("{\"message\":\"%s\"}", rep('a', CONFIG_EVS_MESSAGE_MAX_BYTES + 1)),
-         EVS_ERR_INVALID, "invalid_field", "message"},
-        {"message twice", "{\"message\":\"a\",\"message\":\"b\"}", EVS_ERR_INVALID,
+         fmt("{\"message\":\"%s\"}", rep('a', CONFIG_EVS_MESSAGE_MAX_BYTES + 1)), EVS_ERR_INVALID,
          "invalid_field", "message"},
+        {"message twice", "{\"message\":\"a\",\"message\":\"b\"}", EVS_ERR_INVALID, "invalid_field",
+         "message"},
         {"exception string", "{\"exception\":\"boom\"}", EVS_ERR_INVALID, "invalid_field",
          "exception"},
-        {"exception no type", "{\"exception\":{\"value\":\"v\"}}", EVS_ERR_INVALID,
-         "missing_field", "exception.type"},
-        {"exception no value", "{\"exception\":{\"type\":\"E\"}}", EVS_ERR_INVALID,
-         "missing_field", "exception.value"},
-        {"exception type number", "{\"exception\":{\"type\":1,\"value\":\"v\"}}",
-         EVS_ERR_INVALID, "invalid_field", "exception.type"},
-        {"exception empty type", "{\"exception\":{\"type\":\"\",\"value\":\"v\"}}",
-         EVS_ERR_INVALID, "invalid_field", "exception.type"},
+        {"exception no type", "{\"exception\":{\"value\":\"v\"}}", EVS_ERR_INVALID, "missing_field",
+         "exception.type"},
+        {"exception no value", "{\"exception\":{\"type\":\"E\"}}", EVS_ERR_INVALID, "missing_field",
+         "exception.value"},
+        {"exception type number", "{\"exception\":{\"type\":1,\"value\":\"v\"}}", EVS_ERR_INVALID,
+         "invalid_field", "exception.type"},
+        {"exception empty type", "{\"exception\":{\"type\":\"\",\"value\":\"v\"}}", EVS_ERR_INVALID,
+         "invalid_field", "exception.type"},
         {"exception bad stacktrace",
          "{\"exception\":{\"type\":\"E\",\"value\":\"v\",\"stacktrace\":\"x\"}}", EVS_ERR_INVALID,
          "invalid_field", "exception.stacktrace"},
@@ -195,13 +190,13 @@ static void test_json_validation_matrix_rejects_with_code_and_field(void **state
         {"release too long",
          fmt("{\"message\":\"m\",\"release\":\"%s\"}", rep('r', CONFIG_EVS_ENV_MAX_BYTES + 1)),
          EVS_ERR_INVALID, "invalid_field", "release"},
-        {"release object", "{\"message\":\"m\",\"release\":{}}", EVS_ERR_INVALID,
-         "invalid_field", "release"},
+        {"release object", "{\"message\":\"m\",\"release\":{}}", EVS_ERR_INVALID, "invalid_field",
+         "release"},
         {"platform too long",
          fmt("{\"message\":\"m\",\"platform\":\"%s\"}", rep('p', CONFIG_EVS_ENV_MAX_BYTES + 1)),
          EVS_ERR_INVALID, "invalid_field", "platform"},
-        {"platform bool", "{\"message\":\"m\",\"platform\":true}", EVS_ERR_INVALID,
-         "invalid_field", "platform"},
+        {"platform bool", "{\"message\":\"m\",\"platform\":true}", EVS_ERR_INVALID, "invalid_field",
+         "platform"},
         /* tags */
         {"tags array", "{\"message\":\"m\",\"tags\":[\"a\"]}", EVS_ERR_INVALID, "invalid_field",
          "tags"},
@@ -212,7 +207,8 @@ static void test_json_validation_matrix_rejects_with_code_and_field(void **state
         {"tag key too long",
          fmt("{\"message\":\"m\",\"tags\":{\"%s\":\"v\"}}",
              rep('k', CONFIG_EVS_TAG_KEY_MAX_BYTES + 1)),
-         EVS_ERR_INVALID, "invalid_field", fmt("tags.%s", rep('k', CONFIG_EVS_TAG_KEY_MAX_BYTES + 1))},
+         EVS_ERR_INVALID, "invalid_field",
+         fmt("tags.%s", rep('k', CONFIG_EVS_TAG_KEY_MAX_BYTES + 1))},
         {"tag value too long",
          fmt("{\"message\":\"m\",\"tags\":{\"k\":\"%s\"}}",
              rep('v', CONFIG_EVS_TAG_VALUE_MAX_BYTES + 1)),
@@ -221,8 +217,7 @@ static void test_json_validation_matrix_rejects_with_code_and_field(void **state
          "invalid_field", "tags"},
         {"tag twice", "{\"message\":\"m\",\"tags\":{\"k\":\"a\",\"k\":\"b\"}}", EVS_ERR_INVALID,
          "invalid_field", "tags.k"},
-        {"too many tags", many_tags(CONFIG_EVS_TAGS_MAX + 1), EVS_ERR_INVALID, "too_many",
-         "tags"},
+        {"too many tags", many_tags(CONFIG_EVS_TAGS_MAX + 1), EVS_ERR_INVALID, "too_many", "tags"},
         /* fingerprint */
         {"fingerprint string", "{\"message\":\"m\",\"fingerprint\":\"a\"}", EVS_ERR_INVALID,
          "invalid_field", "fingerprint"},
@@ -239,9 +234,8 @@ static void test_json_validation_matrix_rejects_with_code_and_field(void **state
          EVS_ERR_INVALID, "invalid_field", "timestamp"},
         {"timestamp Feb 30", "{\"message\":\"m\",\"timestamp\":\"2026-02-30T00:00:00Z\"}",
          EVS_ERR_INVALID, "invalid_field", "timestamp"},
-        {"timestamp Feb 29 non-leap",
-         "{\"message\":\"m\",\"timestamp\":\"2025-02-29T00:00:00Z\"}", EVS_ERR_INVALID,
-         "invalid_field", "timestamp"},
+        {"timestamp Feb 29 non-leap", "{\"message\":\"m\",\"timestamp\":\"2025-02-29T00:00:00Z\"}",
+         EVS_ERR_INVALID, "invalid_field", "timestamp"},
         {"timestamp bad offset", "{\"message\":\"m\",\"timestamp\":\"2026-11-27T01:02:03+2\"}",
          EVS_ERR_INVALID, "invalid_field", "timestamp"},
         {"timestamp negative", "{\"message\":\"m\",\"timestamp\":-1}", EVS_ERR_INVALID,
@@ -301,11 +295,11 @@ static void test_json_limits_at_maximum_accepted(void **state)
     assert_int_equal(
         parse(fmt("{\"message\":\"%s\"}", rep('a', CONFIG_EVS_MESSAGE_MAX_BYTES)), &ev, &err),
         EVS_OK);
-    assert_int_equal(parse(fmt("{\"message\":\"m\",\"environment\":\"%s\",\"release\":\"%s\"}",
-                               rep('e', CONFIG_EVS_ENV_MAX_BYTES),
-                               rep('r', CONFIG_EVS_ENV_MAX_BYTES)),
-                           &ev, &err),
-                     EVS_OK);
+    assert_int_equal(
+        parse(fmt("{\"message\":\"m\",\"environment\":\"%s\",\"release\":\"%s\"}",
+                  rep('e', CONFIG_EVS_ENV_MAX_BYTES), rep('r', CONFIG_EVS_ENV_MAX_BYTES)),
+              &ev, &err),
+        EVS_OK);
     assert_int_equal(ev.environment_len, CONFIG_EVS_ENV_MAX_BYTES);
     assert_int_equal(parse(many_tags(CONFIG_EVS_TAGS_MAX), &ev, &err), EVS_OK);
     /* 63-character numbers are fine, and kept exactly as sent. */
@@ -401,8 +395,8 @@ static void test_json_normalized_round_trips_through_cjson(void **state)
     /* Given fields are semantically identical to the input. */
     const char *keep[] = {"exception", "user", "emoji"};
     for (size_t i = 0; i < 3; i++) {
-        assert_true(cJSON_Compare(cJSON_GetObjectItem(n, keep[i]),
-                                  cJSON_GetObjectItem(o, keep[i]), 1));
+        assert_true(
+            cJSON_Compare(cJSON_GetObjectItem(n, keep[i]), cJSON_GetObjectItem(o, keep[i]), 1));
     }
     assert_string_equal(ev.title, "ValueError: bad \n id");
     assert_null(cJSON_GetObjectItem(n, "message"));
@@ -554,11 +548,12 @@ static void test_json_split_array_elements_as_sent(void **state)
     int is_array = -1;
     size_t count = 0;
     evs_json_error_t err;
-    const char *body = " [ {\"message\":\"a]},\\\"[{\"} ,\n{\"x\":[[1],{\"y\":\"]\"}]}, 3 ,\"s\" ] ";
+    const char *body =
+        " [ {\"message\":\"a]},\\\"[{\"} ,\n{\"x\":[[1],{\"y\":\"]\"}]}, 3 ,\"s\" ] ";
 
-    assert_int_equal(evs_json_split_events(body, strlen(body), 10, &is_array, &count, collect, &e,
-                                           &err),
-                     EVS_OK);
+    assert_int_equal(
+        evs_json_split_events(body, strlen(body), 10, &is_array, &count, collect, &e, &err),
+        EVS_OK);
     assert_int_equal(is_array, 1);
     assert_int_equal(count, 4);
     assert_int_equal(e.n, 4);
@@ -644,9 +639,8 @@ static void test_json_split_size_cap_applies_per_element(void **state)
     (void)cb;
     size_t count;
     int is_array;
-    assert_int_equal(evs_json_split_events(body, strlen(body), 10, &is_array, &count, NULL, NULL,
-                                           NULL),
-                     EVS_OK);
+    assert_int_equal(
+        evs_json_split_events(body, strlen(body), 10, &is_array, &count, NULL, NULL, NULL), EVS_OK);
     assert_int_equal(count, 2);
     /* Check each element parses as an event of exactly MAXB bytes. */
     const char *p = body + 1;
@@ -727,8 +721,7 @@ static void test_json_client_invalid_leaves_filter(void **state)
          "filters.environment"},
         {"{\"type\":\"subscribe\",\"filters\":{\"environment\":5}}", "invalid_field",
          "filters.environment"},
-        {"{\"type\":\"subscribe\",\"filters\":{\"colour\":\"red\"}}", "invalid_field",
-         "filters"},
+        {"{\"type\":\"subscribe\",\"filters\":{\"colour\":\"red\"}}", "invalid_field", "filters"},
         {"{\"type\":\"subscribe\",\"filters\":[]}", "invalid_field", "filters"},
         {envs, "too_many", "filters.environment"},
     };
@@ -748,20 +741,20 @@ static void test_json_client_invalid_leaves_filter(void **state)
 /* ---- encoders ----------------------------------------------------------------------------- */
 
 /* Encode into exactly the needed size and one less: the first works, the second returns 0. */
-#define CHECK_ENC(expect, call_with_buf_cap)                                                    \
-    do {                                                                                        \
-        char buf[1024];                                                                         \
-        size_t cap = sizeof(buf);                                                               \
-        size_t n = call_with_buf_cap;                                                           \
-        assert_string_equal(buf, expect);                                                       \
-        assert_int_equal(n, strlen(expect));                                                    \
-        cap = n;                                                                                \
-        assert_int_equal(call_with_buf_cap, n);                                                 \
-        assert_memory_equal(buf, expect, n);                                                    \
-        cap = n - 1;                                                                            \
-        assert_int_equal(call_with_buf_cap, 0);                                                 \
-        cap = 0;                                                                                \
-        assert_int_equal(call_with_buf_cap, 0);                                                 \
+#define CHECK_ENC(expect, call_with_buf_cap)                                                       \
+    do {                                                                                           \
+        char buf[1024];                                                                            \
+        size_t cap = sizeof(buf);                                                                  \
+        size_t n = call_with_buf_cap;                                                              \
+        assert_string_equal(buf, expect);                                                          \
+        assert_int_equal(n, strlen(expect));                                                       \
+        cap = n;                                                                                   \
+        assert_int_equal(call_with_buf_cap, n);                                                    \
+        assert_memory_equal(buf, expect, n);                                                       \
+        cap = n - 1;                                                                               \
+        assert_int_equal(call_with_buf_cap, 0);                                                    \
+        cap = 0;                                                                                   \
+        assert_int_equal(call_with_buf_cap, 0);                                                    \
     } while (0)
 
 static void test_json_encoders_exact_output_and_small_buffer(void **state)

@@ -20,7 +20,7 @@ extern "C" {
 typedef struct evs_auth evs_auth_t;
 
 #define EVS_AUTH_HASH_LEN 32
-#define EVS_AUTH_KEY_MAX 64 /* buffer for a generated key, NUL included */
+#define EVS_AUTH_KEY_MAX  64 /* buffer for a generated key, NUL included */
 
 /** Seed a CTR-DRBG from the platform entropy (evs_entropy). @return EVS_OK, EVS_ERR_NO_MEM,
  *  EVS_ERR_IO (no entropy). */
@@ -43,8 +43,7 @@ void evs_auth_hash(const char *key, size_t len, uint8_t out[EVS_AUTH_HASH_LEN]);
 bool evs_auth_equal(const void *a, const void *b, size_t n);
 
 /** SHA-256 over several buffers (used for fingerprints). */
-void evs_auth_sha256(const void *const *parts, const size_t *lens, size_t nparts,
-                     uint8_t out[32]);
+void evs_auth_sha256(const void *const *parts, const size_t *lens, size_t nparts, uint8_t out[32]);
 
 /** Incremental SHA-256 state (opaque storage for the mbedTLS context; no heap). */
 typedef struct evs_auth_sha256_ctx {

@@ -155,8 +155,7 @@ bool evs_auth_equal(const void *a, const void *b, size_t n)
     return diff == 0;
 }
 
-void evs_auth_sha256(const void *const *parts, const size_t *lens, size_t nparts,
-                     uint8_t out[32])
+void evs_auth_sha256(const void *const *parts, const size_t *lens, size_t nparts, uint8_t out[32])
 {
     evs_auth_sha256_ctx_t ctx;
 

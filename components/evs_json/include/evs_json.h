@@ -97,8 +97,8 @@ size_t evs_json_encode_event_msg(char *buf, size_t cap, int64_t event_id, int64_
 size_t evs_json_encode_event_row(char *buf, size_t cap, int64_t event_id, int64_t issue_id,
                                  const char *json, size_t json_len);
 /** `{"type":"issue","action":"...","issue_id":M,"status":"..."}` */
-size_t evs_json_encode_issue_msg(char *buf, size_t cap, evs_issue_action_t action,
-                                 int64_t issue_id, evs_issue_status_t status);
+size_t evs_json_encode_issue_msg(char *buf, size_t cap, evs_issue_action_t action, int64_t issue_id,
+                                 evs_issue_status_t status);
 /** `{"type":"issue_count","project_id":P,"count":C}` */
 size_t evs_json_encode_issue_count_msg(char *buf, size_t cap, uint32_t project_id, int64_t count);
 /** `{"type":"connected","project_id":P,"last_event_id":N,"unresolved_count":C,"filters":{..}}` */

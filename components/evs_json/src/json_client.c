@@ -40,8 +40,8 @@ static evs_err_t add_env(evs_filter_t *f, const cJSON *v, evs_json_error_t *err)
     rc = evs_filter_add_env(f, v->valuestring, strlen(v->valuestring));
     if (rc == EVS_ERR_TOO_MANY) {
         evs__json_err_n(err, "too_many", "filters.environment",
-                        "lists more environments than the maximum of ",
-                        CONFIG_EVS_FILTER_MAX_ENVS, "");
+                        "lists more environments than the maximum of ", CONFIG_EVS_FILTER_MAX_ENVS,
+                        "");
         return EVS_ERR_INVALID;
     }
     if (rc == EVS_ERR_TOO_LARGE) {

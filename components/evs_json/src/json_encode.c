@@ -200,15 +200,15 @@ static void wr_filters(evs__wr_t *w, const evs_filter_t *f)
         first = false;
     }
     if (f != NULL && f->env_count > 0) {
-        unsigned n = f->env_count <= CONFIG_EVS_FILTER_MAX_ENVS ? f->env_count
-                                                                 : CONFIG_EVS_FILTER_MAX_ENVS;
+        unsigned n =
+            f->env_count <= CONFIG_EVS_FILTER_MAX_ENVS ? f->env_count : CONFIG_EVS_FILTER_MAX_ENVS;
         evs__wr_cstr(w, first ? "\"environment\":[" : ",\"environment\":[");
         for (unsigned i = 0; i < n; i++) {
             if (i > 0) {
                 evs__wr_char(w, ',');
             }
             size_t el = f->env_len[i] <= CONFIG_EVS_ENV_MAX_BYTES ? f->env_len[i]
-                                                                    : CONFIG_EVS_ENV_MAX_BYTES;
+                                                                  : CONFIG_EVS_ENV_MAX_BYTES;
             evs__wr_jstr(w, f->env[i], el);
         }
         evs__wr_char(w, ']');
@@ -263,8 +263,8 @@ size_t evs_json_encode_event_row(char *buf, size_t cap, int64_t event_id, int64_
     return evs__wr_finish(&w);
 }
 
-size_t evs_json_encode_issue_msg(char *buf, size_t cap, evs_issue_action_t action,
-                                 int64_t issue_id, evs_issue_status_t status)
+size_t evs_json_encode_issue_msg(char *buf, size_t cap, evs_issue_action_t action, int64_t issue_id,
+                                 evs_issue_status_t status)
 {
     evs__wr_t w;
 

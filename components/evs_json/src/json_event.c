@@ -29,9 +29,9 @@ enum {
     F_TAGS,
     F_COUNT
 };
-static const char *const s_known[F_COUNT] = {"level",     "environment", "timestamp",
-                                             "message",   "exception",   "fingerprint",
-                                             "release",   "platform",    "tags"};
+static const char *const s_known[F_COUNT] = {"level",   "environment", "timestamp",
+                                             "message", "exception",   "fingerprint",
+                                             "release", "platform",    "tags"};
 
 /* Largest epoch second we accept: 9999-12-31T23:59:59Z. */
 #define MAX_EPOCH_S 253402300799.0
@@ -172,8 +172,8 @@ static bool parse_rfc3339(const char *s, size_t n, int64_t *ms_out)
     size_t i = 19;
     int64_t offset_min = 0;
 
-    if (n < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
-        s[13] != ':' || s[16] != ':') {
+    if (n < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' ||
+        s[16] != ':') {
         return false;
     }
     if (!parse_digits(s, 4, &y) || !parse_digits(s + 5, 2, &mo) || !parse_digits(s + 8, 2, &d) ||
@@ -345,8 +345,7 @@ static evs_err_t check_tags(ev_ctx_t *x, const cJSON *it)
 
 static bool is_alnum(unsigned char c)
 {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           c == '_';
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
 
 static bool is_hex(unsigned char c)

@@ -288,8 +288,8 @@ static evs_err_t scan_string(scan_t *s)
                 }
                 continue;
             }
-            if (e != '"' && e != '\\' && e != '/' && e != 'b' && e != 'f' && e != 'n' &&
-                e != 'r' && e != 't') {
+            if (e != '"' && e != '\\' && e != '/' && e != 'b' && e != 'f' && e != 'n' && e != 'r' &&
+                e != 't') {
                 s->p = p;
                 return scan_fail(s, "invalid_json", "has a bad escape at byte ", true);
             }
@@ -441,8 +441,8 @@ static evs_err_t scan_container(scan_t *s, bool is_array)
             s->depth--;
             return EVS_OK;
         }
-        return scan_fail(s, "invalid_json", is_array ? "expected ',' or ']' at byte "
-                                                     : "expected ',' or '}' at byte ",
+        return scan_fail(s, "invalid_json",
+                         is_array ? "expected ',' or ']' at byte " : "expected ',' or '}' at byte ",
                          true);
     }
 }
@@ -614,8 +614,8 @@ static evs_err_t split_run(split_pass_t *sp, const char *p)
                     p += (*p == '\\' && p + 1 < end) ? 2 : 1;
                 }
                 if (p >= end) {
-                    return split_fail(sp, "invalid_json", "unterminated string in the array at byte ",
-                                      start);
+                    return split_fail(sp, "invalid_json",
+                                      "unterminated string in the array at byte ", start);
                 }
             } else if (c == '[' || c == '{') {
                 if (depth >= SPLIT_MAX_DEPTH) {
@@ -624,12 +624,12 @@ static evs_err_t split_run(split_pass_t *sp, const char *p)
                 if (c == '[') {
                     stack[depth / 8] |= (uint8_t)(1u << (depth % 8));
                 } else {
-                    stack[depth / 8] &= (uint8_t)~(1u << (depth % 8));
+                    stack[depth / 8] &= (uint8_t) ~(1u << (depth % 8));
                 }
                 depth++;
             } else if (c == ']' || c == '}') {
-                if (depth == 0 || (((stack[(depth - 1) / 8] >> ((depth - 1) % 8)) & 1u) != 0) !=
-                                      (c == ']')) {
+                if (depth == 0 ||
+                    (((stack[(depth - 1) / 8] >> ((depth - 1) % 8)) & 1u) != 0) != (c == ']')) {
                     return split_fail(sp, "invalid_json", "mismatched bracket at byte ", p);
                 }
                 depth--;
@@ -657,8 +657,8 @@ static evs_err_t split_run(split_pass_t *sp, const char *p)
         if (*p == ']') {
             p = evs__json_skip_ws(p + 1, end);
             if (p != end) {
-                return split_fail(sp, "invalid_json", "trailing characters after the array at byte ",
-                                  p);
+                return split_fail(sp, "invalid_json",
+                                  "trailing characters after the array at byte ", p);
             }
             return EVS_OK;
         }
