@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: MIT
+// The page through a FastCGI front: nginx mounts evstreamd (--fastcgi, --fastcgi-prefix /evs) under
+// /evs/ with tests/fcgi/nginx.conf.in. No WebSocket there: the page falls back to SSE by itself, and
+// its relative URLs reach the API and streams under the prefix.
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert');
+const fs = require('fs');
+const net = require('net');
+const os = require('os');
+const path = require('path');
+const { spawn, execFileSync } = require('child_process');
+const { Daemon, openBrowser, waitFor, rows } = require('../lib/harness');
+
+const TEMPLATE = path.join(__dirname, '../../fcgi/nginx.conf.in');
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+  });
+}
+
+function supportsFastcgi() {
+  try { return execFileSync(process.env.EVSTREAMD, ['--help'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).includes('--fastcgi'); } catch (e) {
+    return String(e.stdout || '').includes('--fastcgi') || String(e.stderr || '').includes('--fastcgi');
+  }
+}
+
+test('through nginx + FastCGI under a prefix the page works over SSE', async (t) => {
+  if (!supportsFastcgi()) {
+    console.log('E2E-SKIP: this evstreamd has no --fastcgi option yet');
+    t.skip('evstreamd has no --fastcgi');
+    return;
+  }
+  const run = fs.mkdtempSync(path.join(os.tmpdir(), 'evs-e2e-fcgi-'));
+  t.after(() => fs.rmSync(run, { recursive: true, force: true }));
+  const sock = path.join(run, 'evs.sock');
+  const d = await new Daemon(['--fastcgi', sock, '--fastcgi-prefix', '/evs']).start();
+  t.after(() => d.close());
+
+  const port = await freePort();
+  const conf = path.join(run, 'nginx.conf');
+  fs.writeFileSync(conf, fs.readFileSync(TEMPLATE, 'utf8').replaceAll('@PORT@', port).replaceAll('@RUNDIR@', run)
+    .replaceAll('@FCGI_SOCKET@', sock));
+  const g = 'daemon off;' + (process.getuid() === 0 ? ' user root;' : '');
+  const nginx = spawn('/usr/sbin/nginx', ['-c', conf, '-e', path.join(run, 'nginx-start.log'), '-g', g],
+    { stdio: 'ignore', detached: true });
+  t.after(async () => {
+    if (nginx.exitCode === null) {
+      const gone = new Promise((r) => nginx.once('exit', r));
+      process.kill(-nginx.pid, 'SIGTERM');
+      await gone;
+    }
+  });
+  const front = 'http://127.0.0.1:' + port + '/evs';
+  await waitFor(async () => { try { return (await fetch(front + '/healthz')).status === 200; } catch (e) { return false; } },
+    'nginx and the FastCGI responder');
+
+  const created = await fetch(front + '/api/v1/projects', { method: 'POST', body: JSON.stringify({ name: 'behind-nginx' }),
+    headers: { Authorization: 'Bearer ' + d.admin, 'Content-Type': 'application/json' } });
+  assert.strictEqual(created.status, 201);
+  const p = await created.json();
+  const post = async (ev) => {
+    const r = await fetch(front + '/api/v1/events', { method: 'POST', body: JSON.stringify(ev),
+      headers: { Authorization: 'Bearer ' + p.ingest_key, 'Content-Type': 'application/json' } });
+    assert.strictEqual(r.status, 202);
+    return r.json();
+  };
+
+  const b = await openBrowser();
+  t.after(() => b.close());
+  const { page } = b;
+  await page.goto(front + '/#project=' + p.id + '&token=' + encodeURIComponent(p.dashboard_token));
+  await waitFor(() => page.textContent('#badge').then((x) => x === 'SSE'), 'SSE badge', 15000);
+  const e1 = await post({ message: 'via nginx: pump stopped', level: 'fatal' });
+  const e2 = await post({ message: 'via nginx: valve open', level: 'warning' });
+  await waitFor(async () => (await rows(page)).map((r) => r.id).join() === [e2.event_id, e1.event_id].join(), 'two live rows');
+  await waitFor(() => page.textContent('#count').then((x) => x === '2'), 'count 2');
+
+  await page.click(`#issues li[data-id="${e1.issue_id}"] button[data-action=resolve]`);
+  await waitFor(() => page.textContent('#count').then((x) => x === '1'), 'count 1 after resolve');
+
+  await page.selectOption('#f-level', 'warning');
+  await page.click('#filters button[type=submit]');
+  const e3 = await post({ message: 'via nginx: pump stopped', level: 'fatal' });
+  const e4 = await post({ message: 'via nginx: valve open', level: 'warning' });
+  await waitFor(async () => (await rows(page)).some((r) => r.id === e4.event_id), 'the warning row');
+  await waitFor(() => page.textContent('#count').then((x) => x === '2'), 'count 2 after regression');
+  const shown = await rows(page);
+  assert.ok(!shown.some((r) => r.id === e3.event_id));
+  for (const r of shown) assert.strictEqual(r.level, 'warning');
+  assert.strictEqual(await page.textContent('#badge'), 'SSE');
+  assert.deepStrictEqual(b.problems, []);
+});
