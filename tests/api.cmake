@@ -1,6 +1,10 @@
 # SPDX-License-Identifier: MIT
 # REST / daemon integration tests: the real evstreamd on a free port over real sockets
-# (tests/integration/test_api_*.py with the shared harness), and the plugin API examples.
+# (tests/integration/test_api_*.py with the shared harness), the plugin API examples, and
+# unit.api (the service's transport-neutral helpers).
+if(NOT EVS_CORE_ONLY AND TARGET evs_api)
+    evs_unit_test(api LIBS evs_api cmocka)
+endif()
 if(NOT EVS_CORE_ONLY AND TARGET evstreamd)
     if(EVS_SANITIZE STREQUAL "")
         set(_evs_api_env "EVSTREAMD=$<TARGET_FILE:evstreamd>")
