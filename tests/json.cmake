@@ -4,4 +4,6 @@
 if(TARGET evs_json)
     evs_unit_test(json LIBS evs_json evs_auth evs_core evs_port cjson cmocka m)
     target_include_directories(test_json PRIVATE ${CMAKE_SOURCE_DIR}/components/evs_json/src)
+    # Link seam for the arena allocation failure (see test_json.c).
+    target_link_options(test_json PRIVATE -Wl,--wrap=malloc)
 endif()

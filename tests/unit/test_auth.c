@@ -12,6 +12,25 @@
 
 #include "evs_auth.h"
 
+/* Link seams (tests/auth.cmake: -Wl,--wrap=calloc,--wrap=evs_entropy): fail evs_auth's
+ * allocation or the platform entropy on demand. */
+void *__real_calloc(size_t n, size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+int __real_evs_entropy(void *buf, size_t len);
+int __wrap_evs_entropy(void *buf, size_t len);
+static bool s_fail_calloc;
+static bool s_fail_entropy;
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+    return s_fail_calloc ? NULL : __real_calloc(n, size);
+}
+
+int __wrap_evs_entropy(void *buf, size_t len)
+{
+    return s_fail_entropy ? 5 /* EIO */ : __real_evs_entropy(buf, len);
+}
+
 static void hex(const uint8_t *h, size_t n, char *out)
 {
     static const char d[] = "0123456789abcdef";
@@ -31,6 +50,24 @@ static void test_auth_open_close_lifecycle(void **state)
     evs_auth_close(a);
     evs_auth_close(NULL);
     assert_int_equal(evs_auth_open(NULL), EVS_ERR_INVALID_ARG);
+}
+
+static void test_auth_open_failures_reported(void **state)
+{
+    (void)state;
+    evs_auth_t *a = (evs_auth_t *)&a;
+
+    s_fail_calloc = true;
+    assert_int_equal(evs_auth_open(&a), EVS_ERR_NO_MEM);
+    assert_null(a);
+    s_fail_calloc = false;
+    a = (evs_auth_t *)&a;
+    s_fail_entropy = true;
+    assert_int_equal(evs_auth_open(&a), EVS_ERR_IO);
+    assert_null(a);
+    s_fail_entropy = false;
+    assert_int_equal(evs_auth_open(&a), EVS_OK);
+    evs_auth_close(a);
 }
 
 static bool is_b64url(char c)
@@ -204,6 +241,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_auth_open_close_lifecycle),
+        cmocka_unit_test(test_auth_open_failures_reported),
         cmocka_unit_test(test_auth_new_key_format_and_unique),
         cmocka_unit_test(test_auth_new_key_bad_args_rejected),
         cmocka_unit_test(test_auth_hash_known_vectors),

@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <cjson/cJSON.h>
 
 #include "evs_json.h"
@@ -20,6 +22,19 @@
 #include "json_priv.h"
 
 #define MAXB CONFIG_EVS_EVENT_MAX_BYTES
+
+/* Link seam (tests/json.cmake: -Wl,--wrap=malloc): refuse the arena-sized allocation. */
+void *__real_malloc(size_t n);
+void *__wrap_malloc(size_t n);
+static _Atomic bool s_fail_arena;
+
+void *__wrap_malloc(size_t n)
+{
+    if (s_fail_arena && n >= CONFIG_EVS_JSON_ARENA_BYTES) {
+        return NULL;
+    }
+    return __real_malloc(n);
+}
 
 static char s_out[EVS_JSON_NORM_MAX];
 
@@ -953,6 +968,45 @@ static void test_json_parse_concurrent_threads(void **state)
     }
 }
 
+static void *nomem_worker(void *arg)
+{
+    static char out[EVS_JSON_NORM_MAX];
+    evs_json_error_t *err = arg;
+    evs_event_t ev;
+    evs_filter_t f;
+    const char *in = "{\"message\":\"m\"}";
+    const char *m = "{\"type\":\"subscribe\"}";
+    uintptr_t rc = 0;
+
+    /* A fresh thread has no arena yet: its first parse must allocate one, and cannot. */
+    if (evs_json_parse_event(in, strlen(in), out, sizeof(out), &ev, err) != EVS_ERR_NO_MEM ||
+        ev.json != NULL) {
+        rc |= 1;
+    }
+    if (evs_json_parse_client_msg(m, strlen(m), &f, err) != EVS_ERR_INVALID) {
+        rc |= 2;
+    }
+    s_fail_arena = false;
+    if (evs_json_parse_event(in, strlen(in), out, sizeof(out), &ev, err) != EVS_OK) {
+        rc |= 4;
+    }
+    return (void *)rc;
+}
+
+static void test_json_arena_allocation_failure_reported(void **state)
+{
+    (void)state;
+    evs_thread_t t;
+    evs_json_error_t err;
+    void *r = (void *)1;
+
+    s_fail_arena = true;
+    assert_int_equal(evs_thread_create(&t, nomem_worker, &err, 0, "nomem"), 0);
+    assert_int_equal(pthread_join(t.t, &r), 0);
+    s_fail_arena = false;
+    assert_ptr_equal(r, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -979,6 +1033,7 @@ int main(void)
         cmocka_unit_test(test_json_arena_fits_worst_case_event),
         cmocka_unit_test(test_json_host_cjson_use_unaffected),
         cmocka_unit_test(test_json_parse_concurrent_threads),
+        cmocka_unit_test(test_json_arena_allocation_failure_reported),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
