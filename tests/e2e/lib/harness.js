@@ -115,7 +115,12 @@ async function openBrowser() {
   const problems = []; // uncaught exceptions in the page (failed connections are only logged)
   const log = [];
   page.on('pageerror', (e) => problems.push('pageerror: ' + e.message));
-  page.on('console', (m) => log.push(m.type() + ': ' + m.text()));
+  page.on('console', (m) => {
+    log.push(m.type() + ': ' + m.text());
+    if (/Content Security Policy/i.test(m.text())) problems.push('csp: ' + m.text());
+  });
+  // The page must work without internet: it may only ever ask the daemon (loopback) for anything.
+  page.on('request', (r) => { if (!/^(https?|wss?):\/\/127\.0\.0\.1:\d+\//.test(r.url()) && !r.url().startsWith('data:')) problems.push('external request: ' + r.url()); });
   return {
     context, page, problems, log,
     async close() { await context.close(); fs.rmSync(profile, { recursive: true, force: true }); },
