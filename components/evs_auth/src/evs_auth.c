@@ -9,6 +9,21 @@
 
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/sha256.h>
+#include <mbedtls/version.h>
+
+/* mbedTLS 3 (ESP-IDF 5) dropped the _ret suffixes that 2.28 (Debian 12) needs; only 2.28 is
+ * built and tested here. */
+#if MBEDTLS_VERSION_MAJOR >= 3
+#define evs__sha256        mbedtls_sha256
+#define evs__sha256_starts mbedtls_sha256_starts
+#define evs__sha256_update mbedtls_sha256_update
+#define evs__sha256_finish mbedtls_sha256_finish
+#else
+#define evs__sha256        mbedtls_sha256_ret
+#define evs__sha256_starts mbedtls_sha256_starts_ret
+#define evs__sha256_update mbedtls_sha256_update_ret
+#define evs__sha256_finish mbedtls_sha256_finish_ret
+#endif
 
 #include "evs_port.h"
 
@@ -139,7 +154,7 @@ evs_err_t evs_auth_new_key(evs_auth_t *auth, const char *prefix, char *out, size
 
 void evs_auth_hash(const char *key, size_t len, uint8_t out[EVS_AUTH_HASH_LEN])
 {
-    (void)mbedtls_sha256_ret((const unsigned char *)key, len, out, 0);
+    (void)evs__sha256((const unsigned char *)key, len, out, 0);
 }
 
 bool evs_auth_equal(const void *a, const void *b, size_t n)
@@ -171,13 +186,13 @@ void evs_auth_sha256_start(evs_auth_sha256_ctx_t *ctx)
     mbedtls_sha256_context *c = (mbedtls_sha256_context *)(void *)ctx->opaque;
 
     mbedtls_sha256_init(c);
-    (void)mbedtls_sha256_starts_ret(c, 0);
+    (void)evs__sha256_starts(c, 0);
 }
 
 void evs_auth_sha256_update(evs_auth_sha256_ctx_t *ctx, const void *data, size_t len)
 {
     if (len > 0) {
-        (void)mbedtls_sha256_update_ret((mbedtls_sha256_context *)(void *)ctx->opaque, data, len);
+        (void)evs__sha256_update((mbedtls_sha256_context *)(void *)ctx->opaque, data, len);
     }
 }
 
@@ -185,6 +200,6 @@ void evs_auth_sha256_finish(evs_auth_sha256_ctx_t *ctx, uint8_t out[32])
 {
     mbedtls_sha256_context *c = (mbedtls_sha256_context *)(void *)ctx->opaque;
 
-    (void)mbedtls_sha256_finish_ret(c, out);
+    (void)evs__sha256_finish(c, out);
     mbedtls_sha256_free(c);
 }
