@@ -289,7 +289,12 @@
     ev.preventDefault();
     if (!S) return;
     const s = S;
-    s.filters = readFilters();
+    const f = readFilters();
+    if (f.environment.some((e) => new TextEncoder().encode(e).length > 64)) { // the server's limit
+      status('an environment has at most 64 bytes', true);
+      return;
+    }
+    s.filters = f;
     clearEvents();
     if (s.transport === 'ws' && s.conn && s.conn.readyState === 1) {
       s.conn.send(JSON.stringify({ type: 'subscribe', filters: filterMsg(s.filters) }));

@@ -51,5 +51,9 @@ test('resolving, archiving and regressing issues changes the unresolved count', 
   await waitFor(async () => (await issueIds(page)).join() === String(bb), 'archived list');
   await page.click(`#issues li[data-id="${bb}"] button[data-action=unresolve]`);
   await waitFor(async () => (await count(page)) === '2', 'count 2 after unresolve');
+  await page.selectOption('#i-status', 'all');
+  await waitFor(async () => (await issueIds(page)).sort().join() === [a, bb, c].sort().join(), 'all three issues');
+  const statuses = await page.$$eval('#issues li', (l) => Object.fromEntries(l.map((li) => [li.dataset.id, li.dataset.status])));
+  assert.deepStrictEqual(statuses, { [a]: 'unresolved', [bb]: 'unresolved', [c]: 'discarded' });
   assert.deepStrictEqual(b.problems, []);
 });
