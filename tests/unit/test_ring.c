@@ -100,6 +100,12 @@ static void test_ring_roundtrip_keeps_meta_and_payload(void **state)
     assert_int_equal(evs_ring_peek(&r, 0, &p, &mark, &len), EVS_OK);
     assert_int_equal(p.event_id, 1234567890123ll);
     assert_int_equal(len, sizeof(payload) - 1);
+    memset(buf, 0, sizeof(buf));
+    len = 0;
+    assert_int_equal(evs_ring_read_payload(&r, 0, buf, sizeof(buf), &len), EVS_OK);
+    assert_int_equal(len, sizeof(payload) - 1);
+    assert_memory_equal(buf, payload, len);
+    assert_int_equal(evs_ring_read_payload(&r, 1, buf, sizeof(buf), &len), EVS_ERR_AGAIN);
 }
 
 static void test_ring_publish_bad_args_rejected(void **state)

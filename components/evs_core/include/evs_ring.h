@@ -137,6 +137,14 @@ evs_err_t evs_ring_peek(const evs_ring_t *r, uint64_t seq, evs_msg_meta_t *meta,
 evs_err_t evs_ring_read(const evs_ring_t *r, uint64_t seq, evs_msg_meta_t *meta, int64_t *mark,
                         void *buf, size_t cap, size_t *len);
 
+/**
+ * @brief Copy only the payload of message @p seq (after evs_ring_peek() gave its meta: the
+ *        stamp identifies the message, so when both succeed they saw the same message).
+ * @return as evs_ring_read().
+ */
+evs_err_t evs_ring_read_payload(const evs_ring_t *r, uint64_t seq, void *buf, size_t cap,
+                                size_t *len);
+
 #ifdef __cplusplus
 }
 #endif

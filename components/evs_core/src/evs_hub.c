@@ -462,7 +462,7 @@ static void skip_one(evs_sub_t *sub, uint64_t seq)
  * events, the floor, the backlog skip), accounting for gaps on the way. Stops at a message to
  * deliver (returns true, cursor on it) or at the head (false; any gap is then resolved).
  */
-static bool sub_advance(evs_sub_t *sub)
+static bool sub_advance(evs_sub_t *sub, evs_msg_meta_t *out, int64_t *out_mark)
 {
     evs_hub_t *hub = sub->hub;
     const evs_ring_t *ring = &hub->ring;
@@ -514,6 +514,10 @@ static bool sub_advance(evs_sub_t *sub)
             gap_close(sub, bound_before(&m, mark));
         }
         if (m.project_id == sub->project_id && sub_wants(sub, &m)) {
+            if (out != NULL) {
+                *out = m;
+                *out_mark = mark;
+            }
             return true;
         }
         known_raise(sub, mark);
@@ -555,13 +559,12 @@ evs_err_t evs_hub_read(evs_sub_t *sub, void *buf, size_t cap, evs_hub_msg_t *msg
         return EVS_ERR_TOO_LARGE;
     }
     for (;;) {
-        if (!sub_advance(sub)) {
+        int64_t mark;
+        if (!sub_advance(sub, &msg->meta, &mark)) {
             take_drop(sub, drop);
             return EVS_ERR_AGAIN;
         }
-        int64_t mark;
-        evs_err_t rc =
-            evs_ring_read(&sub->hub->ring, sub->cursor, &msg->meta, &mark, buf, cap, &msg->len);
+        evs_err_t rc = evs_ring_read_payload(&sub->hub->ring, sub->cursor, buf, cap, &msg->len);
         if (rc == EVS_OK) {
             sub->cursor++;
             known_raise(sub, mark);
@@ -598,7 +601,7 @@ evs_err_t evs_hub_arm(evs_sub_t *sub)
         atomic_store(&sub->armed, 0);
         return EVS_ERR_CLOSED;
     }
-    if (sub_advance(sub) || pend_any(sub)) {
+    if (sub_advance(sub, NULL, NULL) || pend_any(sub)) {
         atomic_store(&sub->armed, 0);
         return EVS_OK;
     }

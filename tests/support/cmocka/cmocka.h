@@ -30,6 +30,7 @@ struct CMUnitTest {
 
 static jmp_buf cm__jmp;
 static int cm__skipped;
+static void *cm__state; /* static, not local: survives the longjmp */
 
 __attribute__((unused, noreturn, format(printf, 3, 4))) static void
 cm__fail(const char *file, int line, const char *fmt, ...)
@@ -92,25 +93,25 @@ __attribute__((unused)) static int cm__run_group(const char *group, const struct
                                                  CMFixtureFunction teardown)
 {
     void *group_state = NULL;
-    int failed = 0;
+    volatile int failed = 0;
     printf("[==========] %s: Running %zu test(s).\n", group, n);
     if (setup != NULL && setup(&group_state) != 0) {
         printf("[  FAILED  ] group setup\n");
         return (int)n;
     }
-    for (size_t i = 0; i < n; i++) {
-        void *state = t[i].initial_state != NULL ? t[i].initial_state : group_state;
+    for (volatile size_t i = 0; i < n; i++) {
+        cm__state = t[i].initial_state != NULL ? t[i].initial_state : group_state;
         printf("[ RUN      ] %s\n", t[i].name);
         fflush(stdout);
         cm__skipped = 0;
         int jr = setjmp(cm__jmp);
         if (jr == 0) {
-            if (t[i].setup_func != NULL && t[i].setup_func(&state) != 0) {
+            if (t[i].setup_func != NULL && t[i].setup_func(&cm__state) != 0) {
                 cm__fail(__FILE__, __LINE__, "setup failed");
             }
-            t[i].test_func(&state);
+            t[i].test_func(&cm__state);
             if (t[i].teardown_func != NULL) {
-                t[i].teardown_func(&state);
+                t[i].teardown_func(&cm__state);
             }
             printf("[       OK ] %s\n", t[i].name);
         } else if (jr == 2) {
