@@ -43,6 +43,9 @@ static void log_msg(int level, const char *fmt, ...)
 
 typedef struct options {
     int port;
+    bool port_set;
+    char fastcgi[256];
+    char fastcgi_prefix[128];
     char db[PATH_MAX];
     char bind[64];
     char admin_token[256];
@@ -66,13 +69,18 @@ static void usage(FILE *f)
             "  --db PATH           SQLite database (default %s)\n"
             "  --config FILE       read key = value options from FILE (command line wins)\n"
             "  --admin-token TOK   admin token for project management (or $EVSTREAMD_ADMIN_TOKEN)\n"
+            "  --fastcgi ADDR      also serve FastCGI on a unix socket path or host:port; then\n"
+            "                      HTTP is served only if --port (or port =) is given too\n"
+            "  --fastcgi-prefix P  route prefix the FastCGI front forwards (e.g. /evs)\n"
             "  --no-demo           do not create a demo project on first run\n"
             "  --no-ws-streams     dashboards stream over SSE only\n"
             "  --log-level L       error, warn, info (default) or debug\n"
             "  --help              this text\n"
             "  --version           print the version\n"
-            "Config file keys: port, bind, db, admin_token, demo, ws_streams, log_level,\n"
-            "commit_interval_ms, queue_depth, retention_max_events, retention_max_db_kb,\n"
+            "Config file keys: port, bind, db, admin_token, fastcgi, fastcgi_prefix, demo,\n"
+            "ws_streams, log_level, "
+            "commit_interval_ms, queue_depth, retention_max_events,\n"
+            "retention_max_db_kb, "
             "sync (normal|full), send_timeout_ms, keepalive_s. See docs/configuration.md.\n",
             CONFIG_EVS_DEFAULT_PORT, CONFIG_EVS_DEFAULT_DB_PATH);
 }
@@ -112,6 +120,13 @@ static bool apply(options_t *o, const char *key, const char *val, const char *wh
     if (!strcmp(key, "port")) {
         ok = parse_i64(val, 0, 65535, &x);
         o->port = (int)x;
+        o->port_set = true;
+    } else if (!strcmp(key, "fastcgi")) {
+        ok = val[0] && strlen(val) < sizeof(o->fastcgi);
+        snprintf(o->fastcgi, sizeof(o->fastcgi), "%s", val);
+    } else if (!strcmp(key, "fastcgi_prefix")) {
+        ok = strlen(val) < sizeof(o->fastcgi_prefix) && (!val[0] || val[0] == '/');
+        snprintf(o->fastcgi_prefix, sizeof(o->fastcgi_prefix), "%s", val);
     } else if (!strcmp(key, "db")) {
         ok = val[0] && strlen(val) < sizeof(o->db);
         snprintf(o->db, sizeof(o->db), "%s", val);
@@ -225,6 +240,8 @@ static int parse_args(options_t *o, int argc, char **argv)
         {"--bind", "bind"},
         {"--admin-token", "admin_token"},
         {"--log-level", "log_level"},
+        {"--fastcgi", "fastcgi"},
+        {"--fastcgi-prefix", "fastcgi_prefix"},
     };
     /* the config file first, so that the command line wins */
     for (int i = 1; i < argc; i++) {
@@ -413,10 +430,11 @@ int main(int argc, char **argv)
 
     log_msg(LOG_INFO, "evstreamd %s starting", evs_version());
     log_msg(LOG_INFO,
-            "configuration: port %d%s%s, db %s, admin token %s, demo %s, ws streams %s, "
+            "configuration: port %d%s%s%s%s, db %s, admin token %s, demo %s, ws streams %s, "
             "commit interval %u ms, queue %u, retention %lld events / %lld KiB, sync %s, "
             "send timeout %u ms, keep-alive %u s",
-            o.port, o.bind[0] ? ", bind " : "", o.bind, o.db, o.admin_token[0] ? "set" : "none",
+            o.port, o.bind[0] ? ", bind " : "", o.bind, o.fastcgi[0] ? ", fastcgi " : "",
+            o.fastcgi, o.db, o.admin_token[0] ? "set" : "none",
             o.demo ? "yes" : "no", o.ws_streams ? "yes" : "no", o.commit_interval_ms,
             o.queue_depth, (long long)o.retention_max_events, (long long)o.retention_max_db_kb,
             o.sync_full ? "full" : "normal", o.send_timeout_ms, o.keepalive_s);
@@ -447,17 +465,36 @@ int main(int argc, char **argv)
     }
     int port = 0;
     char why[320] = "";
-    e = evs_serve_http(evs, o.port, o.bind[0] ? o.bind : NULL, &port, why, sizeof(why));
-    if (e != EVS_OK) {
-        log_msg(LOG_ERROR, "%s", why[0] ? why : evs_strerror(e));
-        log_msg(LOG_ERROR, "is another process using port %d? choose one with --port", o.port);
-        evs_close(evs);
-        return 1;
+    if (o.fastcgi[0]) {
+        e = evs_serve_fastcgi(evs, o.fastcgi, o.fastcgi_prefix[0] ? o.fastcgi_prefix : NULL,
+                              NULL, why, sizeof(why));
+        if (e != EVS_OK) {
+            log_msg(LOG_ERROR, "%s", why[0] ? why : evs_strerror(e));
+            evs_close(evs);
+            return 1;
+        }
+        log_msg(LOG_INFO, "FastCGI on %s%s%s", o.fastcgi, o.fastcgi_prefix[0] ? ", prefix " : "",
+                o.fastcgi_prefix);
+    }
+    bool http = !o.fastcgi[0] || o.port_set;
+    if (http) {
+        e = evs_serve_http(evs, o.port, o.bind[0] ? o.bind : NULL, &port, why, sizeof(why));
+        if (e != EVS_OK) {
+            log_msg(LOG_ERROR, "%s", why[0] ? why : evs_strerror(e));
+            log_msg(LOG_ERROR, "is another process using port %d? choose one with --port",
+                    o.port);
+            evs_close(evs);
+            return 1;
+        }
     }
     if (o.demo) {
-        demo_project(evs, port);
+        demo_project(evs, http ? port : CONFIG_EVS_DEFAULT_PORT);
     }
-    fprintf(stderr, "evstreamd: listening on port %d\n", port);
+    if (http) {
+        fprintf(stderr, "evstreamd: listening on port %d\n", port);
+    } else {
+        fprintf(stderr, "evstreamd: serving FastCGI only on %s\n", o.fastcgi);
+    }
     fflush(stderr);
 
     int sig = 0;

@@ -88,6 +88,17 @@ evs_err_t evs_serve_http(evs_t *evs, int port, const char *bind_addr, int *bound
                          char *why, size_t why_cap);
 
 /**
+ * @brief Serve the REST routes and SSE streams over FastCGI (libfcgi) on @p bind (a unix socket
+ *        path, or host:port), routes taken from REQUEST_URI less @p prefix (NULL: none), with
+ *        CONFIG_EVS_FCGI_THREADS responder threads. evs_close() stops it. Only when built with
+ *        the evs_fcgi component (EVS_HAVE_FCGI).
+ * @return EVS_OK, EVS_ERR_UNSUPPORTED (built without FastCGI), EVS_ERR_EXISTS (already
+ *         serving), and evs_fcgi_serve()'s codes (EVS_ERR_IO: cannot bind; @p why says why).
+ */
+evs_err_t evs_serve_fastcgi(evs_t *evs, const char *bind, const char *prefix, int *bound_port,
+                            char *why, size_t why_cap);
+
+/**
  * @brief Ingest one event object (@p len bytes of JSON) for @p project_id from the calling
  *        thread and wait until it is committed (or refused).
  * @param[in]  json borrowed for the call.

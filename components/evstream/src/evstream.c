@@ -19,6 +19,12 @@
 #endif
 #endif
 
+#ifdef EVS_HAVE_FCGI
+#include <errno.h>
+#include <stdio.h>
+#include "evs_fcgi.h"
+#endif
+
 #define EVS__MAX_MOUNTS 4
 
 struct evs {
@@ -27,6 +33,9 @@ struct evs {
     evs_store_t *store;
     evs_api_t *api;
     struct mg_context *own_ctx;
+#ifdef EVS_HAVE_FCGI
+    evs_fcgi_t *fcgi;
+#endif
     evs_http_mount_t *mounts[EVS__MAX_MOUNTS];
     bool mount_on_own[EVS__MAX_MOUNTS];
     size_t nmounts;
@@ -159,6 +168,43 @@ evs_err_t evs_serve_http(evs_t *evs, int port, const char *bind_addr, int *bound
     return EVS_OK;
 }
 
+evs_err_t evs_serve_fastcgi(evs_t *evs, const char *bind, const char *prefix, int *bound_port,
+                            char *why, size_t why_cap)
+{
+    if (!evs || !bind) {
+        return EVS_ERR_INVALID_ARG;
+    }
+#ifdef EVS_HAVE_FCGI
+    if (evs->fcgi) {
+        return EVS_ERR_EXISTS;
+    }
+    evs_fcgi_config_t fc = EVS_FCGI_CONFIG_DEFAULT();
+    fc.bind = bind;
+    fc.prefix = prefix;
+    errno = 0;
+    evs_err_t e = evs_fcgi_serve(evs->api, &fc, &evs->fcgi);
+    if (e != EVS_OK) {
+        if (why && why_cap) {
+            snprintf(why, why_cap, "cannot serve FastCGI on %s: %s%s%s", bind, evs_strerror(e),
+                     errno ? ": " : "", errno ? strerror(errno) : "");
+        }
+        return e;
+    }
+    if (bound_port) {
+        *bound_port = evs_fcgi_port(evs->fcgi);
+    }
+    return EVS_OK;
+#else
+    (void)prefix;
+    (void)bound_port;
+    if (why && why_cap) {
+        why[0] = '\0';
+    }
+    (void)why_cap;
+    return EVS_ERR_UNSUPPORTED;
+#endif
+}
+
 evs_err_t evs_ingest(evs_t *evs, uint32_t project_id, const char *json, size_t len,
                      evs_ingest_result_t *result)
 {
@@ -240,6 +286,10 @@ void evs_close(evs_t *evs)
      * workers (in-flight ingests still get their commits: the writer runs); 3. drain the
      * writer and close the database; 4. free the rest. */
     evs_shutdown(evs);
+#ifdef EVS_HAVE_FCGI
+    evs_fcgi_stop(evs->fcgi);
+    evs->fcgi = NULL;
+#endif
     if (evs->own_ctx) {
         evs_http_stop(evs->own_ctx);
     }
