@@ -128,7 +128,7 @@ async function openBrowser() {
 }
 
 /** Polls fn until it returns a truthy value; throws with the last value after timeoutMs. */
-async function waitFor(fn, what, timeoutMs = 10000) {
+async function waitFor(fn, what, timeoutMs = 20000) {
   const end = Date.now() + timeoutMs;
   let last;
   for (;;) {

@@ -40,7 +40,7 @@ test('a dropped notice offers the missed events and loads them', async (t) => {
   d.port = port;
   await d.start(true);
 
-  await waitFor(() => page.isVisible('#gap'), 'the missed-events bar', 20000);
+  await waitFor(() => page.isVisible('#gap'), 'the missed-events bar', 30000);
   assert.strictEqual(await page.textContent('#gap-text'), `missed ${missed} events —`);
   // The newest replayMax came by replay (the list keeps the newest 500 of them).
   await waitFor(async () => (await rows(page))[0]?.id === posted[posted.length - 1], 'the newest event');

@@ -71,7 +71,7 @@ test('through nginx + FastCGI under a prefix the page works over SSE', async (t)
   t.after(() => b.close());
   const { page } = b;
   await page.goto(front + '/#project=' + p.id + '&token=' + encodeURIComponent(p.dashboard_token));
-  await waitFor(() => page.textContent('#badge').then((x) => x === 'SSE'), 'SSE badge', 15000);
+  await waitFor(() => page.textContent('#badge').then((x) => x === 'SSE'), 'SSE badge', 30000);
   const e1 = await post({ message: 'via nginx: pump stopped', level: 'fatal' });
   const e2 = await post({ message: 'via nginx: valve open', level: 'warning' });
   await waitFor(async () => (await rows(page)).map((r) => r.id).join() === [e2.event_id, e1.event_id].join(), 'two live rows');

@@ -15,7 +15,7 @@ for (const transport of ['WebSocket', 'SSE']) {
     t.after(() => b.close());
     const { page } = b;
     await page.goto(pageUrl(d, p));
-    await waitFor(() => page.textContent('#badge').then((x) => x === transport), transport + ' badge', 15000);
+    await waitFor(() => page.textContent('#badge').then((x) => x === transport), transport + ' badge', 30000);
     const all = await d.post(p, [{ message: 'a1' }, { message: 'a2' }, { message: 'a3' }]);
     await waitFor(async () => (await rows(page)).length === 3, 'three rows');
 
@@ -25,9 +25,9 @@ for (const transport of ['WebSocket', 'SSE']) {
     await d.start(true);
     // Posted at once: some or all of these land before the page is back, so they come by resume.
     all.push(...await d.post(p, [{ message: 'b1' }, { message: 'b2', level: 'warning' }, { message: 'b3' }]));
-    await waitFor(() => page.textContent('#badge').then((x) => x !== 'reconnecting'), 'reconnected', 15000);
+    await waitFor(() => page.textContent('#badge').then((x) => x !== 'reconnecting'), 'reconnected', 30000);
     all.push(...await d.post(p, [{ message: 'c1' }, { message: 'c2' }]));
-    await waitFor(async () => (await rows(page)).length >= all.length, 'all rows', 15000);
+    await waitFor(async () => (await rows(page)).length >= all.length, 'all rows', 30000);
     await new Promise((r) => setTimeout(r, 500)); // a duplicate would show up now
     const shown = (await rows(page)).map((r) => r.id);
     assert.deepStrictEqual(shown, all.slice().reverse());

@@ -14,7 +14,7 @@ test('without WebSocket the page works over SSE', async (t) => {
   t.after(() => b.close());
   const { page } = b;
   await page.goto(pageUrl(d, p));
-  await waitFor(() => page.textContent('#badge').then((x) => x === 'SSE'), 'SSE badge', 15000);
+  await waitFor(() => page.textContent('#badge').then((x) => x === 'SSE'), 'SSE badge', 30000);
   const ids = await d.post(p, [{ message: 'over sse: alpha' }, { message: 'over sse: beta', level: 'info' }]);
   await waitFor(async () => (await rows(page)).map((r) => r.id).join() === [ids[1], ids[0]].join(), 'two rows');
   await waitFor(() => page.textContent('#count').then((x) => x === '2'), 'count 2');
