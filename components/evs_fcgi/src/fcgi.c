@@ -308,6 +308,10 @@ static void serve_stream(fcgi_worker_t *w, const evs_req_t *req, int fd)
     FCGX_FPrintF(w->req.out, "Status: 200 OK\r\nContent-Type: text/event-stream\r\n"
                              "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n\r\n");
     evs_err_t rc = EVS_ERR_IO;
+    if (CONFIG_EVS_STREAM_SNDBUF > 0) { /* the same bound as civetweb's stream sockets */
+        int sz = CONFIG_EVS_STREAM_SNDBUF;
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+    }
     if (FCGX_FFlush(w->req.out) == 0 && !FCGX_GetError(w->req.out)) {
         evs__fcgi_sse_io_init(&w->sse, fd, (uint16_t)w->req.requestId);
         evs_stream_bind_io(s, &s_sse_ops, &w->sse);
