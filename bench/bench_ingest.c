@@ -190,8 +190,12 @@ int main(int argc, char **argv)
     }
     uint64_t t0 = now_ns();
     for (int i = 0; i < conns; i++) {
-        w[i] = (worker_t){.id = i, .port = port, .key = argv[2], .batch = batch,
-                          .duration_s = dur, .lat_ns = all + (size_t)i * MAX_SAMPLES};
+        w[i] = (worker_t){.id = i,
+                          .port = port,
+                          .key = argv[2],
+                          .batch = batch,
+                          .duration_s = dur,
+                          .lat_ns = all + (size_t)i * MAX_SAMPLES};
         pthread_create(&w[i].thread, NULL, run, &w[i]);
     }
     uint64_t reqs = 0, events = 0, errors = 0;
@@ -213,8 +217,7 @@ int main(int argc, char **argv)
            "\"errors\":%llu,\"req_per_s\":%.1f,\"events_per_s\":%.1f,\"p50_ms\":%.3f,"
            "\"p99_ms\":%.3f,\"max_ms\":%.3f}\n",
            conns, batch, secs, (unsigned long long)reqs, (unsigned long long)events,
-           (unsigned long long)errors, (double)reqs / secs, (double)events / secs, p50, p99,
-           pmax);
+           (unsigned long long)errors, (double)reqs / secs, (double)events / secs, p50, p99, pmax);
     free(all);
     free(w);
     return errors ? 1 : 0;

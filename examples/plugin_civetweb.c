@@ -18,8 +18,7 @@ static int hello(struct mg_connection *c, void *cbdata)
 {
     (void)cbdata;
     static const char body[] = "hello from the application\n";
-    mg_printf(c,
-              "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n\r\n%s",
+    mg_printf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n\r\n%s",
               sizeof(body) - 1, body);
     return 200;
 }

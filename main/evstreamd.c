@@ -375,18 +375,17 @@ static void demo_project(evs_t *evs, int port)
 
 static void print_budget(void)
 {
-    unsigned long long ring =
-        (unsigned long long)CONFIG_EVS_RING_SLOTS * CONFIG_EVS_RING_SLOT_SIZE;
+    unsigned long long ring = (unsigned long long)CONFIG_EVS_RING_SLOTS * CONFIG_EVS_RING_SLOT_SIZE;
     unsigned long long wbufs =
         (unsigned long long)CONFIG_EVS_MAX_STREAMS * CONFIG_EVS_STREAM_WBUF_SIZE;
-    unsigned long long batch = (unsigned long long)CONFIG_EVS_INGEST_BATCH_MAX *
-                               (CONFIG_EVS_EVENT_MAX_BYTES + 384);
+    unsigned long long batch =
+        (unsigned long long)CONFIG_EVS_INGEST_BATCH_MAX * (CONFIG_EVS_EVENT_MAX_BYTES + 384);
     log_msg(LOG_INFO,
             "static memory budget: ring %d x %d B = %llu KiB; stream buffers %d x %d B = "
             "%llu KiB; subscriber table %d entries, %d rooms",
-            CONFIG_EVS_RING_SLOTS, CONFIG_EVS_RING_SLOT_SIZE, ring / 1024,
-            CONFIG_EVS_MAX_STREAMS, CONFIG_EVS_STREAM_WBUF_SIZE, wbufs / 1024,
-            CONFIG_EVS_MAX_STREAMS, CONFIG_EVS_HUB_MAX_ROOMS);
+            CONFIG_EVS_RING_SLOTS, CONFIG_EVS_RING_SLOT_SIZE, ring / 1024, CONFIG_EVS_MAX_STREAMS,
+            CONFIG_EVS_STREAM_WBUF_SIZE, wbufs / 1024, CONFIG_EVS_MAX_STREAMS,
+            CONFIG_EVS_HUB_MAX_ROOMS);
     log_msg(LOG_INFO,
             "bounded per request: body <= %d B, batch <= %d events (<= %llu KiB normalized); "
             "ingest queue %d events; HTTP threads %d (%d for streams + %d for REST)",
@@ -433,10 +432,10 @@ int main(int argc, char **argv)
             "configuration: port %d%s%s%s%s, db %s, admin token %s, demo %s, ws streams %s, "
             "commit interval %u ms, queue %u, retention %lld events / %lld KiB, sync %s, "
             "send timeout %u ms, keep-alive %u s",
-            o.port, o.bind[0] ? ", bind " : "", o.bind, o.fastcgi[0] ? ", fastcgi " : "",
-            o.fastcgi, o.db, o.admin_token[0] ? "set" : "none",
-            o.demo ? "yes" : "no", o.ws_streams ? "yes" : "no", o.commit_interval_ms,
-            o.queue_depth, (long long)o.retention_max_events, (long long)o.retention_max_db_kb,
+            o.port, o.bind[0] ? ", bind " : "", o.bind, o.fastcgi[0] ? ", fastcgi " : "", o.fastcgi,
+            o.db, o.admin_token[0] ? "set" : "none", o.demo ? "yes" : "no",
+            o.ws_streams ? "yes" : "no", o.commit_interval_ms, o.queue_depth,
+            (long long)o.retention_max_events, (long long)o.retention_max_db_kb,
             o.sync_full ? "full" : "normal", o.send_timeout_ms, o.keepalive_s);
     print_budget();
     if (!o.admin_token[0]) {
@@ -466,8 +465,8 @@ int main(int argc, char **argv)
     int port = 0;
     char why[320] = "";
     if (o.fastcgi[0]) {
-        e = evs_serve_fastcgi(evs, o.fastcgi, o.fastcgi_prefix[0] ? o.fastcgi_prefix : NULL,
-                              NULL, why, sizeof(why));
+        e = evs_serve_fastcgi(evs, o.fastcgi, o.fastcgi_prefix[0] ? o.fastcgi_prefix : NULL, NULL,
+                              why, sizeof(why));
         if (e != EVS_OK) {
             log_msg(LOG_ERROR, "%s", why[0] ? why : evs_strerror(e));
             evs_close(evs);
@@ -481,8 +480,7 @@ int main(int argc, char **argv)
         e = evs_serve_http(evs, o.port, o.bind[0] ? o.bind : NULL, &port, why, sizeof(why));
         if (e != EVS_OK) {
             log_msg(LOG_ERROR, "%s", why[0] ? why : evs_strerror(e));
-            log_msg(LOG_ERROR, "is another process using port %d? choose one with --port",
-                    o.port);
+            log_msg(LOG_ERROR, "is another process using port %d? choose one with --port", o.port);
             evs_close(evs);
             return 1;
         }

@@ -53,13 +53,13 @@ static void test_api_filter_from_query_builds_filter(void **state)
     (void)state;
     evs_filter_t f;
     char why[128];
-    assert_int_equal(evs_api_filter_from_query(
-                         "level=error,fatal&level=info&min_level=warning&environment=prod&"
-                         "environment=staging",
-                         &f, why, sizeof(why)),
-                     EVS_OK);
-    assert_int_equal(f.level_mask, (1u << EVS_LEVEL_ERROR) | (1u << EVS_LEVEL_FATAL) |
-                                       (1u << EVS_LEVEL_INFO));
+    assert_int_equal(
+        evs_api_filter_from_query("level=error,fatal&level=info&min_level=warning&environment=prod&"
+                                  "environment=staging",
+                                  &f, why, sizeof(why)),
+        EVS_OK);
+    assert_int_equal(f.level_mask,
+                     (1u << EVS_LEVEL_ERROR) | (1u << EVS_LEVEL_FATAL) | (1u << EVS_LEVEL_INFO));
     assert_int_equal(f.min_level, EVS_LEVEL_WARNING);
     assert_int_equal(f.env_count, 2);
     assert_true(evs_filter_match(&f, EVS_LEVEL_ERROR, "prod", 4));
@@ -104,13 +104,13 @@ static void test_api_utf8_valid_rejects_overlong_surrogates_truncated(void **sta
     (void)state;
     assert_true(evs_api_utf8_valid("plain", 5));
     assert_true(evs_api_utf8_valid("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14));
-    assert_false(evs_api_utf8_valid("caf\xc3", 4));            /* truncated */
-    assert_false(evs_api_utf8_valid("\xc0\xaf", 2));           /* overlong '/' */
-    assert_false(evs_api_utf8_valid("\xe0\x80\xaf", 3));       /* overlong */
-    assert_false(evs_api_utf8_valid("\xed\xa0\x80", 3));       /* surrogate */
-    assert_false(evs_api_utf8_valid("\xf4\x90\x80\x80", 4));   /* > U+10FFFF */
+    assert_false(evs_api_utf8_valid("caf\xc3", 4));          /* truncated */
+    assert_false(evs_api_utf8_valid("\xc0\xaf", 2));         /* overlong '/' */
+    assert_false(evs_api_utf8_valid("\xe0\x80\xaf", 3));     /* overlong */
+    assert_false(evs_api_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+    assert_false(evs_api_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
     assert_false(evs_api_utf8_valid("\xff", 1));
-    assert_false(evs_api_utf8_valid("a\x80", 2));              /* stray continuation */
+    assert_false(evs_api_utf8_valid("a\x80", 2)); /* stray continuation */
     assert_true(evs_api_utf8_valid("", 0));
 }
 

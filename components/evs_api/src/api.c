@@ -236,8 +236,7 @@ static void set_why(char *why, size_t cap, const char *fmt, const char *arg)
     }
 }
 
-evs_err_t evs_api_filter_from_query(const char *query, evs_filter_t *out, char *why,
-                                    size_t why_cap)
+evs_err_t evs_api_filter_from_query(const char *query, evs_filter_t *out, char *why, size_t why_cap)
 {
     char v[256];
     evs_filter_t f;
@@ -362,9 +361,10 @@ size_t evs_api_render_metrics(evs_api_t *api, char *buf, size_t cap)
     evs_hub_get_stats(api->hub, &hs);
     evs_store_get_stats(api->store, &ss);
 
-    mput(&m, "# HELP evs_events_ingested_total Events accepted (committed or discarded).\n"
-             "# TYPE evs_events_ingested_total counter\n"
-             "evs_events_ingested_total %" PRIu64 "\n",
+    mput(&m,
+         "# HELP evs_events_ingested_total Events accepted (committed or discarded).\n"
+         "# TYPE evs_events_ingested_total counter\n"
+         "evs_events_ingested_total %" PRIu64 "\n",
          ld(&mt->events_ingested));
     mput(&m, "# HELP evs_events_rejected_total Events refused, by reason.\n"
              "# TYPE evs_events_rejected_total counter\n");
@@ -372,13 +372,15 @@ size_t evs_api_render_metrics(evs_api_t *api, char *buf, size_t cap)
         mput(&m, "evs_events_rejected_total{reason=\"%s\"} %" PRIu64 "\n",
              evs_api_reject_name((evs_reject_reason_t)r), ld(&mt->events_rejected[r]));
     }
-    mput(&m, "# HELP evs_stream_messages_sent_total Messages written to stream clients.\n"
-             "# TYPE evs_stream_messages_sent_total counter\n"
-             "evs_stream_messages_sent_total %" PRIu64 "\n",
+    mput(&m,
+         "# HELP evs_stream_messages_sent_total Messages written to stream clients.\n"
+         "# TYPE evs_stream_messages_sent_total counter\n"
+         "evs_stream_messages_sent_total %" PRIu64 "\n",
          ld(&mt->stream_messages_sent));
-    mput(&m, "# HELP evs_stream_messages_dropped_total Event messages stream clients missed.\n"
-             "# TYPE evs_stream_messages_dropped_total counter\n"
-             "evs_stream_messages_dropped_total %" PRIu64 "\n",
+    mput(&m,
+         "# HELP evs_stream_messages_dropped_total Event messages stream clients missed.\n"
+         "# TYPE evs_stream_messages_dropped_total counter\n"
+         "evs_stream_messages_dropped_total %" PRIu64 "\n",
          ld(&mt->stream_messages_dropped));
     static const char *const tnames[EVS_TRANSPORT_COUNT] = {"ws", "sse", "fcgi"};
     mput(&m, "# HELP evs_streams Open stream clients, by transport.\n# TYPE evs_streams gauge\n");
@@ -386,55 +388,62 @@ size_t evs_api_render_metrics(evs_api_t *api, char *buf, size_t cap)
         mput(&m, "evs_streams{transport=\"%s\"} %" PRIdFAST32 "\n", tnames[t],
              atomic_load_explicit(&mt->streams[t], memory_order_relaxed));
     }
-    mput(&m, "# HELP evs_streams_refused_total Stream clients refused at the cap (503).\n"
-             "# TYPE evs_streams_refused_total counter\n"
-             "evs_streams_refused_total %" PRIu64 "\n",
+    mput(&m,
+         "# HELP evs_streams_refused_total Stream clients refused at the cap (503).\n"
+         "# TYPE evs_streams_refused_total counter\n"
+         "evs_streams_refused_total %" PRIu64 "\n",
          ld(&mt->streams_refused));
-    mput(&m, "# HELP evs_streams_timed_out_total Stream clients closed after the send timeout.\n"
-             "# TYPE evs_streams_timed_out_total counter\n"
-             "evs_streams_timed_out_total %" PRIu64 "\n",
+    mput(&m,
+         "# HELP evs_streams_timed_out_total Stream clients closed after the send timeout.\n"
+         "# TYPE evs_streams_timed_out_total counter\n"
+         "evs_streams_timed_out_total %" PRIu64 "\n",
          ld(&mt->streams_timed_out));
-    mput(&m, "# HELP evs_ring_slots_used Ring slots holding a message.\n"
-             "# TYPE evs_ring_slots_used gauge\n"
-             "evs_ring_slots_used %" PRIu32 "\n"
-             "# HELP evs_ring_slots Ring slots (Kconfig).\n# TYPE evs_ring_slots gauge\n"
-             "evs_ring_slots %d\n",
+    mput(&m,
+         "# HELP evs_ring_slots_used Ring slots holding a message.\n"
+         "# TYPE evs_ring_slots_used gauge\n"
+         "evs_ring_slots_used %" PRIu32 "\n"
+         "# HELP evs_ring_slots Ring slots (Kconfig).\n# TYPE evs_ring_slots gauge\n"
+         "evs_ring_slots %d\n",
          hs.slots_used, CONFIG_EVS_RING_SLOTS);
-    mput(&m, "# HELP evs_hub_published_total Messages published to the ring.\n"
-             "# TYPE evs_hub_published_total counter\n"
-             "evs_hub_published_total %" PRIu64 "\n"
-             "# HELP evs_hub_subscribers_hwm High-water mark of stream subscribers.\n"
-             "# TYPE evs_hub_subscribers_hwm gauge\n"
-             "evs_hub_subscribers_hwm %" PRIu32 "\n"
-             "# HELP evs_hub_max_lag_hwm Largest distance a reader was behind the head.\n"
-             "# TYPE evs_hub_max_lag_hwm gauge\n"
-             "evs_hub_max_lag_hwm %" PRIu64 "\n",
+    mput(&m,
+         "# HELP evs_hub_published_total Messages published to the ring.\n"
+         "# TYPE evs_hub_published_total counter\n"
+         "evs_hub_published_total %" PRIu64 "\n"
+         "# HELP evs_hub_subscribers_hwm High-water mark of stream subscribers.\n"
+         "# TYPE evs_hub_subscribers_hwm gauge\n"
+         "evs_hub_subscribers_hwm %" PRIu32 "\n"
+         "# HELP evs_hub_max_lag_hwm Largest distance a reader was behind the head.\n"
+         "# TYPE evs_hub_max_lag_hwm gauge\n"
+         "evs_hub_max_lag_hwm %" PRIu64 "\n",
          hs.published, hs.subs_hwm, hs.max_lag_hwm);
-    mput(&m, "# HELP evs_store_commit_seconds Time spent in committed write transactions.\n"
-             "# TYPE evs_store_commit_seconds summary\n"
-             "evs_store_commit_seconds_sum %.6f\n"
-             "evs_store_commit_seconds_count %" PRIu64 "\n",
+    mput(&m,
+         "# HELP evs_store_commit_seconds Time spent in committed write transactions.\n"
+         "# TYPE evs_store_commit_seconds summary\n"
+         "evs_store_commit_seconds_sum %.6f\n"
+         "evs_store_commit_seconds_count %" PRIu64 "\n",
          ss.commit_seconds_sum, ss.commits);
-    mput(&m, "# HELP evs_store_events_committed_total Events committed to SQLite.\n"
-             "# TYPE evs_store_events_committed_total counter\n"
-             "evs_store_events_committed_total %" PRIu64 "\n"
-             "# HELP evs_store_events_discarded_total Events of discarded issues (not stored).\n"
-             "# TYPE evs_store_events_discarded_total counter\n"
-             "evs_store_events_discarded_total %" PRIu64 "\n"
-             "# HELP evs_store_queue_full_total Submits refused because the queue was full.\n"
-             "# TYPE evs_store_queue_full_total counter\n"
-             "evs_store_queue_full_total %" PRIu64 "\n"
-             "# HELP evs_store_queue_depth_hwm High-water mark of the ingest queue.\n"
-             "# TYPE evs_store_queue_depth_hwm gauge\n"
-             "evs_store_queue_depth_hwm %" PRIu32 "\n"
-             "# HELP evs_store_retention_deleted_total Events deleted by retention.\n"
-             "# TYPE evs_store_retention_deleted_total counter\n"
-             "evs_store_retention_deleted_total %" PRIu64 "\n",
+    mput(&m,
+         "# HELP evs_store_events_committed_total Events committed to SQLite.\n"
+         "# TYPE evs_store_events_committed_total counter\n"
+         "evs_store_events_committed_total %" PRIu64 "\n"
+         "# HELP evs_store_events_discarded_total Events of discarded issues (not stored).\n"
+         "# TYPE evs_store_events_discarded_total counter\n"
+         "evs_store_events_discarded_total %" PRIu64 "\n"
+         "# HELP evs_store_queue_full_total Submits refused because the queue was full.\n"
+         "# TYPE evs_store_queue_full_total counter\n"
+         "evs_store_queue_full_total %" PRIu64 "\n"
+         "# HELP evs_store_queue_depth_hwm High-water mark of the ingest queue.\n"
+         "# TYPE evs_store_queue_depth_hwm gauge\n"
+         "evs_store_queue_depth_hwm %" PRIu32 "\n"
+         "# HELP evs_store_retention_deleted_total Events deleted by retention.\n"
+         "# TYPE evs_store_retention_deleted_total counter\n"
+         "evs_store_retention_deleted_total %" PRIu64 "\n",
          ss.events_committed, ss.events_discarded, ss.queue_full, ss.queue_depth_hwm,
          ss.retention_deleted);
-    mput(&m, "# HELP evs_db_bytes Size of the main database file.\n"
-             "# TYPE evs_db_bytes gauge\n"
-             "evs_db_bytes %" PRId64 "\n",
+    mput(&m,
+         "# HELP evs_db_bytes Size of the main database file.\n"
+         "# TYPE evs_db_bytes gauge\n"
+         "evs_db_bytes %" PRId64 "\n",
          ss.db_bytes);
     if (m.overflow) {
         return 0;

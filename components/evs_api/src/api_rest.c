@@ -91,26 +91,26 @@ void evs_resp_printf(evs_resp_t *r, const char *fmt, ...)
 
 /* Run an encoder (an expression using BUF and CAP) into the response, growing it until the
  * encoder fits. */
-#define RESP_ENCODE(r, hint, expr)                                                            \
-    do {                                                                                      \
-        size_t need_ = (hint);                                                                \
-        for (;;) {                                                                            \
-            if (!resp_reserve((r), need_)) {                                                  \
-                break;                                                                        \
-            }                                                                                 \
-            char *BUF = (r)->body + (r)->len;                                                 \
-            size_t CAP = (r)->cap - (r)->len;                                                 \
-            size_t n_ = (expr);                                                               \
-            if (n_) {                                                                         \
-                (r)->len += n_;                                                               \
-                break;                                                                        \
-            }                                                                                 \
-            if (need_ > ((size_t)1 << 26)) {                                                  \
-                (r)->oom = true;                                                              \
-                break;                                                                        \
-            }                                                                                 \
-            need_ *= 2;                                                                       \
-        }                                                                                     \
+#define RESP_ENCODE(r, hint, expr)                                                                 \
+    do {                                                                                           \
+        size_t need_ = (hint);                                                                     \
+        for (;;) {                                                                                 \
+            if (!resp_reserve((r), need_)) {                                                       \
+                break;                                                                             \
+            }                                                                                      \
+            char *BUF = (r)->body + (r)->len;                                                      \
+            size_t CAP = (r)->cap - (r)->len;                                                      \
+            size_t n_ = (expr);                                                                    \
+            if (n_) {                                                                              \
+                (r)->len += n_;                                                                    \
+                break;                                                                             \
+            }                                                                                      \
+            if (need_ > ((size_t)1 << 26)) {                                                       \
+                (r)->oom = true;                                                                   \
+                break;                                                                             \
+            }                                                                                      \
+            need_ *= 2;                                                                            \
+        }                                                                                          \
     } while (0)
 
 void evs_resp_error(evs_resp_t *r, int status, const char *code, const char *msg)
@@ -239,7 +239,8 @@ static evs_reject_reason_t reason_of(evs_err_t e)
 
 static void put_accepted(evs_resp_t *r, const evs_ingest_result_t *res)
 {
-    evs_resp_printf(r, "{\"status\":\"accepted\",\"event_id\":%" PRId64 ",\"issue_id\":%" PRId64 "%s}",
+    evs_resp_printf(r,
+                    "{\"status\":\"accepted\",\"event_id\":%" PRId64 ",\"issue_id\":%" PRId64 "%s}",
                     res->event_id, res->issue_id, res->discarded ? ",\"discarded\":true" : "");
 }
 
@@ -288,8 +289,7 @@ void evs_api_ingest(evs_api_t *api, uint32_t project_id, const char *body, size_
     size_t count = 0;
     evs_json_error_t jerr;
     memset(&jerr, 0, sizeof(jerr));
-    evs_err_t e =
-        evs_json_split_events(body, len, max, &is_array, &count, on_elem, &sc, &jerr);
+    evs_err_t e = evs_json_split_events(body, len, max, &is_array, &count, on_elem, &sc, &jerr);
     if (e == EVS_ERR_TOO_MANY) {
         char msg[96];
         snprintf(msg, sizeof(msg), "batch has more than %d events", CONFIG_EVS_INGEST_BATCH_MAX);
@@ -426,9 +426,8 @@ done:
 
 /* ---- projects ------------------------------------------------------------------------- */
 
-evs_err_t evs_api_project_create(evs_api_t *api, const char *name, char *ingest_key,
-                                 size_t ik_cap, char *dashboard_token, size_t dt_cap,
-                                 evs_project_t *out)
+evs_err_t evs_api_project_create(evs_api_t *api, const char *name, char *ingest_key, size_t ik_cap,
+                                 char *dashboard_token, size_t dt_cap, evs_project_t *out)
 {
     evs_err_t e = evs_auth_new_key(api->auth, "evi", ingest_key, ik_cap);
     if (e != EVS_OK) {
@@ -570,8 +569,7 @@ static void not_allowed(evs_resp_t *r, const char *allow)
 }
 
 /* 401 / 403 on error (the response is filled); true when authenticated. */
-static bool authenticate(evs_api_t *api, const evs_req_t *req, evs_principal_t *p,
-                         evs_resp_t *r)
+static bool authenticate(evs_api_t *api, const evs_req_t *req, evs_principal_t *p, evs_resp_t *r)
 {
     if (evs_api_authenticate(api, req, NULL, p) != EVS_OK) {
         evs_resp_error(r, 401, "unauthorized", "missing or unknown key");
@@ -597,8 +595,7 @@ static bool json_content_type(const evs_req_t *req, evs_resp_t *r)
 {
     const char *ct = req->header ? req->header(req->io, "Content-Type") : NULL;
     size_t n = strlen(JSON_CT);
-    if (ct && strncasecmp(ct, JSON_CT, n) == 0 &&
-        (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ')) {
+    if (ct && strncasecmp(ct, JSON_CT, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ')) {
         return true;
     }
     evs_resp_error(r, 415, "unsupported_media_type", "Content-Type must be application/json");
@@ -637,8 +634,8 @@ static bool project_exists(evs_api_t *api, uint32_t id, evs_resp_t *r)
     return true;
 }
 
-static void route_events_post(evs_api_t *api, const evs_req_t *req, const char *body,
-                              size_t len, evs_resp_t *r)
+static void route_events_post(evs_api_t *api, const evs_req_t *req, const char *body, size_t len,
+                              evs_resp_t *r)
 {
     evs_principal_t p;
     if (!authenticate(api, req, &p, r)) {
@@ -724,8 +721,8 @@ static void route_projects(evs_api_t *api, const evs_req_t *req, const char *bod
     char ik[EVS_AUTH_KEY_MAX];
     char dt[EVS_AUTH_KEY_MAX];
     evs_project_t proj;
-    evs_err_t e = evs_api_project_create(api, name->valuestring, ik, sizeof(ik), dt, sizeof(dt),
-                                         &proj);
+    evs_err_t e =
+        evs_api_project_create(api, name->valuestring, ik, sizeof(ik), dt, sizeof(dt), &proj);
     cJSON_Delete(doc);
     if (e == EVS_ERR_EXISTS) {
         evs_resp_error(r, 409, "exists", "a project with this name exists");
@@ -747,8 +744,7 @@ static void route_projects(evs_api_t *api, const evs_req_t *req, const char *bod
     evs_resp_printf(r, ",\"ingest_key\":\"%s\",\"dashboard_token\":\"%s\"}", ik, dt);
 }
 
-static void route_project(evs_api_t *api, const evs_req_t *req, const route_t *rt,
-                          evs_resp_t *r)
+static void route_project(evs_api_t *api, const evs_req_t *req, const route_t *rt, evs_resp_t *r)
 {
     /* /api/v1/projects/:id[/events|/issues] */
     if (rt->n == 5 && !seg_is(rt, 4, "events") && !seg_is(rt, 4, "issues")) {
@@ -888,8 +884,8 @@ static void route_issue(evs_api_t *api, const evs_req_t *req, const route_t *rt,
         return;
     }
     if (act >= 0) {
-        evs_err_t e = evs_store_issue_action(api->store, is.project_id, id, actions[act].action,
-                                             &is);
+        evs_err_t e =
+            evs_store_issue_action(api->store, is.project_id, id, actions[act].action, &is);
         if (e == EVS_ERR_NOT_FOUND) {
             evs_resp_error(r, 404, "not_found", "no such issue");
             return;

@@ -40,16 +40,16 @@ void evs_http_detach(evs_http_mount_t *m, bool ctx_running);
 
 /** Options of a context created by evs_http_start(). */
 typedef struct evs_http_options {
-    int port;                  /**< 0: any free port */
-    const char *bind_addr;     /**< NULL: all interfaces; e.g. "127.0.0.1" (borrowed) */
-    unsigned num_threads;      /**< 0: CONFIG_EVS_MAX_STREAMS + CONFIG_EVS_HTTP_WORKERS */
+    int port;                    /**< 0: any free port */
+    const char *bind_addr;       /**< NULL: all interfaces; e.g. "127.0.0.1" (borrowed) */
+    unsigned num_threads;        /**< 0: CONFIG_EVS_MAX_STREAMS + CONFIG_EVS_HTTP_WORKERS */
     unsigned request_timeout_ms; /**< 0: CONFIG_EVS_SEND_TIMEOUT_MS */
 } evs_http_options_t;
 
-#define EVS_HTTP_OPTIONS_DEFAULT()                                                            \
-    {                                                                                         \
-        .port = CONFIG_EVS_DEFAULT_PORT, .bind_addr = NULL, .num_threads = 0,                 \
-        .request_timeout_ms = 0,                                                              \
+#define EVS_HTTP_OPTIONS_DEFAULT()                                                                 \
+    {                                                                                              \
+        .port = CONFIG_EVS_DEFAULT_PORT, .bind_addr = NULL, .num_threads = 0,                      \
+        .request_timeout_ms = 0,                                                                   \
     }
 
 /**

@@ -31,8 +31,7 @@
 
 static void count_reject(evs_api_t *api, evs_reject_reason_t r)
 {
-    atomic_fetch_add_explicit(&evs_api_metrics(api)->events_rejected[r], 1,
-                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&evs_api_metrics(api)->events_rejected[r], 1, memory_order_relaxed);
 }
 
 struct evs_http_mount {
@@ -296,8 +295,7 @@ static int on_request(struct mg_connection *c, void *cbdata)
         }
         if (cl > 0 && len != (size_t)cl) {
             free(body);
-            send_error(c, 400, "incomplete_body", "request body shorter than Content-Length",
-                       true);
+            send_error(c, 400, "incomplete_body", "request body shorter than Content-Length", true);
             return 400;
         }
         if (len > CONFIG_EVS_HTTP_MAX_BODY) {
@@ -393,7 +391,8 @@ static int on_ws_data(struct mg_connection *c, int bits, char *data, size_t len,
         return 1;
     }
     if (len > CONFIG_EVS_WS_FRAME_MAX) {
-        static const char close_1009[] = "\x03\xf1" "frame too large";
+        static const char close_1009[] = "\x03\xf1"
+                                         "frame too large";
         mg_websocket_write(c, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, close_1009,
                            sizeof(close_1009) - 1);
         return 0;
@@ -466,11 +465,11 @@ void evs_http_detach(evs_http_mount_t *m, bool ctx_running)
 static int on_http_error(struct mg_connection *c, int status, const char *msg)
 {
     const char *code = status == 413 || status == 431 ? "too_large"
-                       : status == 404              ? "not_found"
-                       : status == 405              ? "method_not_allowed"
-                       : status == 505              ? "http_version"
-                       : status >= 500              ? "internal"
-                                                    : "bad_request";
+                       : status == 404                ? "not_found"
+                       : status == 405                ? "method_not_allowed"
+                       : status == 505                ? "http_version"
+                       : status >= 500                ? "internal"
+                                                      : "bad_request";
     send_error(c, status, code, msg && msg[0] ? msg : status_text(status), true);
     return 0;
 }
@@ -515,6 +514,7 @@ evs_err_t evs_http_start(const evs_http_options_t *opt, struct mg_context **ctx,
     snprintf(maxreq, sizeof(maxreq), "%d", CONFIG_EVS_HTTP_MAX_HEADER_BYTES);
     snprintf(keepalive, sizeof(keepalive), "%d", CONFIG_EVS_HTTP_KEEPALIVE_MS);
     /* document_root is deliberately absent: no file mapping, so no CGI, ever. */
+    /* clang-format off */
     const char *options[] = {
         "listening_ports", ports,
         "num_threads", threads,
@@ -527,12 +527,13 @@ evs_err_t evs_http_start(const evs_http_options_t *opt, struct mg_context **ctx,
         "decode_url", "yes",
         NULL,
     };
+    /* clang-format on */
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof(cb));
     cb.http_error = on_http_error;
     cb.log_message = on_log;
-    struct mg_init_data init = {.callbacks = &cb, .user_data = NULL,
-                                .configuration_options = options};
+    struct mg_init_data init = {
+        .callbacks = &cb, .user_data = NULL, .configuration_options = options};
     unsigned code = 0;
     char text[256] = "";
     struct mg_error_data err = {.code = &code, .text = text, .text_buffer_size = sizeof(text)};

@@ -45,14 +45,14 @@ typedef struct evs_config {
     bool sync_full;               /**< SQLite synchronous=FULL (survives power loss) */
 } evs_config_t;
 
-#define EVS_CONFIG_DEFAULT()                                                                  \
-    {                                                                                         \
-        .db_path = CONFIG_EVS_DEFAULT_DB_PATH, .admin_token = NULL, .enable_ws_streams = true, \
-        .send_timeout_ms = CONFIG_EVS_SEND_TIMEOUT_MS, .keepalive_s = CONFIG_EVS_KEEPALIVE_S, \
-        .replay_max = CONFIG_EVS_REPLAY_MAX, .queue_depth = CONFIG_EVS_INGEST_QUEUE_DEPTH,     \
-        .commit_interval_ms = CONFIG_EVS_COMMIT_INTERVAL_MS,                                  \
-        .retention_max_events = CONFIG_EVS_RETENTION_MAX_EVENTS,                              \
-        .retention_max_db_kb = CONFIG_EVS_RETENTION_MAX_DB_KB, .sync_full = EVS__STORE_SYNC_FULL, \
+#define EVS_CONFIG_DEFAULT()                                                                       \
+    {                                                                                              \
+        .db_path = CONFIG_EVS_DEFAULT_DB_PATH, .admin_token = NULL, .enable_ws_streams = true,     \
+        .send_timeout_ms = CONFIG_EVS_SEND_TIMEOUT_MS, .keepalive_s = CONFIG_EVS_KEEPALIVE_S,      \
+        .replay_max = CONFIG_EVS_REPLAY_MAX, .queue_depth = CONFIG_EVS_INGEST_QUEUE_DEPTH,         \
+        .commit_interval_ms = CONFIG_EVS_COMMIT_INTERVAL_MS,                                       \
+        .retention_max_events = CONFIG_EVS_RETENTION_MAX_EVENTS,                                   \
+        .retention_max_db_kb = CONFIG_EVS_RETENTION_MAX_DB_KB, .sync_full = EVS__STORE_SYNC_FULL,  \
     }
 
 /**
@@ -84,8 +84,8 @@ evs_err_t evs_attach_civetweb(evs_t *evs, struct mg_context *ctx, const char *pr
  * @return EVS_OK, EVS_ERR_IO (cannot listen), EVS_ERR_INVALID_ARG, EVS_ERR_EXISTS (already
  *         serving).
  */
-evs_err_t evs_serve_http(evs_t *evs, int port, const char *bind_addr, int *bound_port,
-                         char *why, size_t why_cap);
+evs_err_t evs_serve_http(evs_t *evs, int port, const char *bind_addr, int *bound_port, char *why,
+                         size_t why_cap);
 
 /**
  * @brief Serve the REST routes and SSE streams over FastCGI (libfcgi) on @p bind (a unix socket

@@ -50,8 +50,8 @@ const char *evs_version(void)
 /* The hub asks the store how many matching events a lapped subscriber missed. The store is
  * set after the hub is opened; no subscriber exists before evs_open returns. */
 static evs_err_t gap_count(void *ctx, uint32_t project_id, const evs_filter_t *filter,
-                           int64_t after_id, int64_t before_id, uint64_t *count,
-                           int64_t *first_id, int64_t *last_id)
+                           int64_t after_id, int64_t before_id, uint64_t *count, int64_t *first_id,
+                           int64_t *last_id)
 {
     evs_t *evs = ctx;
     if (!evs->store) {
@@ -141,8 +141,8 @@ evs_err_t evs_attach_civetweb(evs_t *evs, struct mg_context *ctx, const char *pr
     return add_mount(evs, ctx, prefix, false);
 }
 
-evs_err_t evs_serve_http(evs_t *evs, int port, const char *bind_addr, int *bound_port,
-                         char *why, size_t why_cap)
+evs_err_t evs_serve_http(evs_t *evs, int port, const char *bind_addr, int *bound_port, char *why,
+                         size_t why_cap)
 {
     if (!evs) {
         return EVS_ERR_INVALID_ARG;
@@ -228,9 +228,8 @@ evs_err_t evs_ingest(evs_t *evs, uint32_t project_id, const char *json, size_t l
     evs_json_error_t jerr;
     evs_err_t e = evs_json_parse_event(json, len, norm, EVS_JSON_NORM_MAX, &ev, &jerr);
     if (e != EVS_OK) {
-        atomic_fetch_add_explicit(&mt->events_rejected[e == EVS_ERR_TOO_LARGE
-                                                           ? EVS_REJECT_TOO_LARGE
-                                                           : EVS_REJECT_INVALID],
+        atomic_fetch_add_explicit(&mt->events_rejected[e == EVS_ERR_TOO_LARGE ? EVS_REJECT_TOO_LARGE
+                                                                              : EVS_REJECT_INVALID],
                                   1, memory_order_relaxed);
         free(norm);
         if (result) {
@@ -248,9 +247,9 @@ evs_err_t evs_ingest(evs_t *evs, uint32_t project_id, const char *json, size_t l
     if (e == EVS_OK) {
         atomic_fetch_add_explicit(&mt->events_ingested, 1, memory_order_relaxed);
     } else {
-        atomic_fetch_add_explicit(&mt->events_rejected[e == EVS_ERR_FULL ? EVS_REJECT_QUEUE_FULL
-                                                                         : EVS_REJECT_STORE],
-                                  1, memory_order_relaxed);
+        atomic_fetch_add_explicit(
+            &mt->events_rejected[e == EVS_ERR_FULL ? EVS_REJECT_QUEUE_FULL : EVS_REJECT_STORE], 1,
+            memory_order_relaxed);
         r.err = e;
     }
     if (result) {
@@ -265,8 +264,7 @@ evs_err_t evs_project_create(evs_t *evs, const char *name, char *ingest_key, siz
     if (!evs || !name || !ingest_key || !dashboard_token) {
         return EVS_ERR_INVALID_ARG;
     }
-    return evs_api_project_create(evs->api, name, ingest_key, ik_cap, dashboard_token, dt_cap,
-                                  out);
+    return evs_api_project_create(evs->api, name, ingest_key, ik_cap, dashboard_token, dt_cap, out);
 }
 
 void evs_shutdown(evs_t *evs)
