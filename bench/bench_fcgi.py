@@ -92,6 +92,24 @@ class Reader:
                     self.count += 1
 
 
+def cpu_seconds(pred):
+    """utime+stime (s) summed over the processes for which pred(pid, pgrp) holds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                st = f.read()
+        except OSError:
+            continue
+        fields = st[st.rindex(")") + 2:].split()
+        if pred(int(name), int(fields[2])):
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
 def post(d, key, body):
     st, _, r = d.request("POST", "/api/v1/events", body, key=key)
     assert st == 202, (st, r)
@@ -147,6 +165,9 @@ def main():
             time.sleep(0.005)
 
         # 2. burst
+        front_pg = ctx.front.proc.pid
+        d_pid = d.proc.pid
+        cpu0 = (cpu_seconds(lambda pid, pg: pg == front_pg), cpu_seconds(lambda pid, pg: pid == d_pid))
         base = {id(r): r.count for r in everyone}
         done_at = {}
         t0 = time.monotonic()
@@ -167,6 +188,7 @@ def main():
             return len(done_at) == len(readers)
         pump(sel, all_in, time.monotonic() + 120)
         dropped = {k: sum(r.dropped for r in rs) for k, rs in readers.items()}
+        cpu1 = (cpu_seconds(lambda pid, pg: pg == front_pg), cpu_seconds(lambda pid, pg: pid == d_pid))
 
         cpu = os.cpu_count()
         print(f"# bench_fcgi: {n} clients per path, {a.events} latency events, burst {a.burst}")
@@ -182,7 +204,9 @@ def main():
             ts = f"{t:.2f}" if t else "-"
             print(f"| {k} | {statistics.median(ls):.2f} | {pct(ls, 99):.2f} | {max(ls):.2f} | "
                   f"{ts} | {rate} | {dropped[k]} |")
-        print(f"# burst posted in {t_posted:.2f}s (batches of 100, acknowledged after commit)")
+        print(f"# burst posted in {t_posted:.2f}s (batches of 100, acknowledged after commit); "
+              f"CPU during the burst: nginx {cpu1[0] - cpu0[0]:.2f}s, evstreamd (both paths "
+              f"and the ingest) {cpu1[1] - cpu0[1]:.2f}s")
         print(json.dumps({"clients": n, "latency_ms": {k: {"p50": statistics.median(v) * 1000,
                                                             "p99": pct(v, 99) * 1000}
                                                         for k, v in lat.items()},
