@@ -32,11 +32,15 @@ test('through nginx + FastCGI under a prefix the page works over SSE', async (t)
     t.skip('evstreamd has no --fastcgi');
     return;
   }
+  // Cleanup in this order: browser, nginx, daemon, files.
+  const cleanup = [];
+  t.after(async () => { for (const f of cleanup.reverse()) await f(); });
   const run = fs.mkdtempSync(path.join(os.tmpdir(), 'evs-e2e-fcgi-'));
-  t.after(() => fs.rmSync(run, { recursive: true, force: true }));
+  cleanup.push(() => fs.rmSync(run, { recursive: true, force: true }));
   const sock = path.join(run, 'evs.sock');
-  const d = await new Daemon(['--fastcgi', sock, '--fastcgi-prefix', '/evs']).start();
-  t.after(() => d.close());
+  const d = new Daemon(['--fastcgi', sock, '--fastcgi-prefix', '/evs']);
+  cleanup.push(() => d.close());
+  await d.start();
 
   const port = await freePort();
   const conf = path.join(run, 'nginx.conf');
@@ -45,7 +49,7 @@ test('through nginx + FastCGI under a prefix the page works over SSE', async (t)
   const g = 'daemon off;' + (process.getuid() === 0 ? ' user root;' : '');
   const nginx = spawn('/usr/sbin/nginx', ['-c', conf, '-e', path.join(run, 'nginx-start.log'), '-g', g],
     { stdio: 'ignore', detached: true });
-  t.after(async () => {
+  cleanup.push(async () => {
     if (nginx.exitCode === null) {
       const gone = new Promise((r) => nginx.once('exit', r));
       process.kill(-nginx.pid, 'SIGTERM');
@@ -68,7 +72,7 @@ test('through nginx + FastCGI under a prefix the page works over SSE', async (t)
   };
 
   const b = await openBrowser();
-  t.after(() => b.close());
+  cleanup.push(() => b.close());
   const { page } = b;
   await page.goto(front + '/#project=' + p.id + '&token=' + encodeURIComponent(p.dashboard_token));
   await waitFor(() => page.textContent('#badge').then((x) => x === 'SSE'), 'SSE badge', 30000);
