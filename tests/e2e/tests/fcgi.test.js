@@ -60,6 +60,11 @@ test('through nginx + FastCGI under a prefix the page works over SSE', async (t)
   await waitFor(async () => { try { return (await fetch(front + '/healthz')).status === 200; } catch (e) { return false; } },
     'nginx and the FastCGI responder');
 
+  // Without the trailing slash the page's relative URLs would miss the prefix: nginx redirects.
+  const bare = await fetch('http://127.0.0.1:' + port + '/evs', { redirect: 'manual' });
+  assert.strictEqual(bare.status, 301);
+  assert.match(bare.headers.get('location'), /\/evs\/$/);
+
   const created = await fetch(front + '/api/v1/projects', { method: 'POST', body: JSON.stringify({ name: 'behind-nginx' }),
     headers: { Authorization: 'Bearer ' + d.admin, 'Content-Type': 'application/json' } });
   assert.strictEqual(created.status, 201);
