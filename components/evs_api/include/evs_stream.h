@@ -36,6 +36,10 @@ typedef struct evs_stream evs_stream_t;
  */
 void evs_stream_publish_notice(void *hub, const evs_notice_t *notice);
 
+/** Internal (stream_publish.c -> stream.c): wake the shared stream I/O thread after a publish.
+ *  Cheap when already awake; any thread. */
+void evs__stream_wake(void);
+
 /* ---- admission ----------------------------------------------------------------------- */
 
 /** A refusal to send instead of a stream: HTTP status and JSON error body. */

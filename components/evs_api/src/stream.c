@@ -24,6 +24,9 @@
 #include "evs_port.h"
 #include "evs_stream.h"
 
+#ifndef CONFIG_EVS_STREAM_IO_THREAD
+#define CONFIG_EVS_STREAM_IO_THREAD 0
+#endif
 #ifndef CONFIG_EVS_STREAM_SNDBUF
 #define CONFIG_EVS_STREAM_SNDBUF 65536
 #endif
@@ -85,6 +88,13 @@ struct evs_stream {
     size_t rlen;
     bool done;
     evs_err_t result;
+
+    /* Served by the shared I/O thread (live phase) instead of its own worker: see io_main. */
+    bool io_mode;
+    bool io_done;      /**< set by the I/O thread under s_io.mu when it let the stream go */
+    bool want_read;    /**< the socket may hold more input (edge-triggered epoll) */
+    bool out_armed;    /**< EPOLLOUT is registered (output pending on a full socket) */
+    uint32_t io_events; /**< epoll events seen since the last service */
 
     /* replay state */
     uint64_t replay_skip; /**< rows of the replay query that are only markers (0 or 1) */
@@ -388,6 +398,11 @@ evs_err_t evs_stream_open(evs_api_t *api, const evs_req_t *req, evs_transport_t 
     s->rlen = 0;
     s->done = false;
     s->result = EVS_OK;
+    s->io_mode = false;
+    s->io_done = false;
+    s->want_read = false;
+    s->out_armed = false;
+    s->io_events = 0;
     atomic_fetch_add_explicit(&m->streams[transport], 1, memory_order_relaxed);
     *out = s;
     return EVS_OK;
@@ -490,6 +505,9 @@ static bool wait_room(evs_stream_t *s, size_t need)
         }
         if (s->wlen == 0 || wfree(s) >= need) {
             continue;
+        }
+        if (s->io_mode) {
+            return false; /* the shared I/O thread never blocks; callers checked the room */
         }
         if (stalled_too_long(s, now)) {
             timed_out(s);
@@ -761,6 +779,14 @@ static void ws_frames(evs_stream_t *s)
 {
     size_t off = 0;
     while (!s->done && off < s->rlen) {
+        if (s->io_mode) {
+            /* Each frame may queue one notice: keep the room for it, or leave the frame for
+             * a later pass (the client's input waits while its output is full). */
+            wcompact(s);
+            if (wfree(s) < notice_room()) {
+                break; /* rlen > 0 brings us back once the output moved (EPOLLOUT, tick) */
+            }
+        }
         evs_ws_frame_t f;
         evs_err_t rc = evs_stream_ws_parse(s->rbuf + off, s->rlen - off, CONFIG_EVS_WS_FRAME_MAX,
                                            true, &f);
@@ -810,6 +836,7 @@ static void ws_frames(evs_stream_t *s)
 
 static void on_readable(evs_stream_t *s)
 {
+    s->want_read = false;
     for (int rounds = 0; rounds < 4 && !s->done; rounds++) {
         if (!s->ws) {
             /* An SSE client sends nothing after its request: data or EOF means it is gone
@@ -824,6 +851,9 @@ static void on_readable(evs_stream_t *s)
             }
             continue;
         }
+        if (s->rlen == sizeof(s->rbuf)) {
+            return; /* frames wait for room in the output buffer; read the rest later */
+        }
         long n = s->ops->recv(s->io, s->rbuf + s->rlen, sizeof(s->rbuf) - s->rlen);
         if (n < 0) {
             finish(s, EVS_OK);
@@ -835,6 +865,8 @@ static void on_readable(evs_stream_t *s)
         s->rlen += (size_t)n;
         ws_frames(s);
     }
+    /* Edge-triggered (I/O thread): more may be waiting; look again on the next pass. */
+    s->want_read = true;
 }
 
 /* ---- live ------------------------------------------------------------------------------ */
@@ -843,7 +875,9 @@ static void on_readable(evs_stream_t *s)
  * the hub may have more (we stopped for lack of room). */
 static bool drain_hub(evs_stream_t *s)
 {
-    size_t need = EVS__HEADROOM + s->payload_max + EVS__TRAILER_MAX;
+    /* In I/O-thread mode one notice's room stays free for the client's frames (ws_frames). */
+    size_t need = EVS__HEADROOM + s->payload_max + EVS__TRAILER_MAX +
+                  (s->io_mode ? notice_room() : 0);
     for (;;) {
         if (s->done) {
             return false;
@@ -999,7 +1033,7 @@ static void final_flush(evs_stream_t *s)
     if (s->wlen == s->wpos || s->result == EVS_ERR_IO || s->result == EVS_ERR_TIMEOUT) {
         return;
     }
-    uint64_t end = evs_clock_mono_ms() + 500;
+    uint64_t end = evs_clock_mono_ms() + (s->io_mode ? 0 : 500);
     int fd = s->ops->fd(s->io);
     while (s->wlen > s->wpos) {
         long n = s->ops->send(s->io, s->wbuf + s->wpos, s->wlen - s->wpos);
@@ -1018,6 +1052,245 @@ static void final_flush(evs_stream_t *s)
     }
 }
 
+/* ---- the shared I/O thread (Linux) ------------------------------------------------------
+ *
+ * Live streams are served by one thread with epoll instead of one worker each: a publish wakes
+ * it once (evs__stream_wake, from the store's writer thread), and it moves every stream's new
+ * messages into its buffer and sends with non-blocking writes, so a delivered message costs
+ * about one send() and no context switch, whatever the number of subscribers. A stuck client
+ * still blocks nobody: nothing here ever waits on a socket. The stream's civetweb worker stays
+ * pinned (parked on s_io.cv) until the I/O thread lets the stream go, because civetweb must not
+ * touch the connection meanwhile. Subscribers are never armed: the hub's per-subscriber wakers
+ * stay silent and the hub is only asked about shutdown on the 100 ms tick.
+ */
+#if defined(__linux__)
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define EVS__IO_TICK_MS 100
+
+static struct {
+    atomic_int state; /* 0 not started, 1 starting, 2 running, 3 unavailable */
+    atomic_int pending;
+    evs_mutex_t mu;
+    evs_cond_t cv;
+    evs_thread_t thread;
+    int ep;
+    int efd;
+    evs_stream_t *incoming[CONFIG_EVS_MAX_STREAMS]; /* under mu */
+    size_t nincoming;
+    evs_stream_t *live[CONFIG_EVS_MAX_STREAMS]; /* I/O thread only */
+    size_t nlive;
+} s_io;
+
+void evs__stream_wake(void)
+{
+    if (atomic_load_explicit(&s_io.state, memory_order_acquire) != 2) {
+        return;
+    }
+    if (atomic_exchange(&s_io.pending, 1) == 0) {
+        uint64_t one = 1;
+        ssize_t w = write(s_io.efd, &one, sizeof(one));
+        (void)w;
+    }
+}
+
+static void io_set_out(evs_stream_t *s, bool on)
+{
+    if (s->out_armed == on) {
+        return;
+    }
+    struct epoll_event e = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET | (on ? EPOLLOUT : 0),
+                            .data.ptr = s};
+    (void)epoll_ctl(s_io.ep, EPOLL_CTL_MOD, s->fd, &e);
+    s->out_armed = on;
+}
+
+/* One pass over one stream. @return true when it has more to do right away. */
+static bool io_service(evs_stream_t *s, uint64_t now, bool tick)
+{
+    uint32_t ev = s->io_events;
+    s->io_events = 0;
+    if (tick) {
+        evs_err_t arc = evs_hub_arm(s->sub);
+        evs_hub_disarm(s->sub);
+        if (arc == EVS_ERR_CLOSED) {
+            close_with(s, EVS__WS_GOING_AWAY, EVS_ERR_CLOSED);
+            return false;
+        }
+    }
+    if ((ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) || s->want_read ||
+        (s->ws && s->rlen > 0)) {
+        if (s->rlen > 0) {
+            ws_frames(s);
+        }
+        if (!s->done) {
+            on_readable(s);
+        }
+        if (!s->done && (ev & EPOLLERR)) {
+            finish(s, EVS_ERR_IO);
+        }
+    }
+    bool again = false;
+    for (int round = 0; round < 8 && !s->done; round++) {
+        size_t before = s->wlen;
+        bool more = drain_hub(s);
+        if (s->wlen != before) {
+            s->last_tx_ms = now;
+        }
+        flush_nb(s, now);
+        if (!more || s->wlen != s->wpos) {
+            break;
+        }
+        again = round == 7; /* the hub still has more and the socket takes it: come back */
+    }
+    if (!s->done) {
+        keepalive(s, now);
+        flush_nb(s, now);
+    }
+    if (!s->done && stalled_too_long(s, now)) {
+        timed_out(s);
+    }
+    if (!s->done) {
+        io_set_out(s, s->wlen != s->wpos);
+    }
+    return again || (s->want_read && !s->done);
+}
+
+static void io_retire(evs_stream_t *s)
+{
+    final_flush(s);
+    (void)epoll_ctl(s_io.ep, EPOLL_CTL_DEL, s->fd, NULL);
+    (void)shutdown(s->fd, SHUT_RDWR);
+    evs_mutex_lock(&s_io.mu);
+    s->io_done = true;
+    evs_cond_broadcast(&s_io.cv);
+    evs_mutex_unlock(&s_io.mu);
+}
+
+static void *io_main(void *arg)
+{
+    (void)arg;
+    struct epoll_event evs[64];
+    uint64_t next_tick = 0;
+    int timeout = EVS__IO_TICK_MS;
+    for (;;) {
+        int n = epoll_wait(s_io.ep, evs, 64, timeout);
+        for (int i = 0; i < n; i++) {
+            if (evs[i].data.ptr == NULL) {
+                uint64_t v;
+                ssize_t r = read(s_io.efd, &v, sizeof(v));
+                (void)r;
+            } else {
+                ((evs_stream_t *)evs[i].data.ptr)->io_events |= evs[i].events;
+            }
+        }
+        /* Cleared before the pass: a publish from now on wakes us again. */
+        atomic_store(&s_io.pending, 0);
+        evs_mutex_lock(&s_io.mu);
+        for (size_t i = 0; i < s_io.nincoming; i++) {
+            evs_stream_t *s = s_io.incoming[i];
+            struct epoll_event e = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.ptr = s};
+            if (epoll_ctl(s_io.ep, EPOLL_CTL_ADD, s->fd, &e) != 0) {
+                finish(s, EVS_ERR_IO);
+            }
+            s->out_armed = false;
+            s->io_events = EPOLLIN; /* look at once: input may have come before the ADD */
+            s_io.live[s_io.nlive++] = s;
+        }
+        s_io.nincoming = 0;
+        evs_mutex_unlock(&s_io.mu);
+        uint64_t now = evs_clock_mono_ms();
+        bool tick = now >= next_tick;
+        if (tick) {
+            next_tick = now + EVS__IO_TICK_MS;
+        }
+        bool again = false;
+        for (size_t i = 0; i < s_io.nlive;) {
+            evs_stream_t *s = s_io.live[i];
+            if (!s->done) {
+                again |= io_service(s, now, tick);
+            }
+            if (s->done) {
+                s_io.live[i] = s_io.live[--s_io.nlive];
+                io_retire(s);
+                continue;
+            }
+            i++;
+        }
+        now = evs_clock_mono_ms();
+        timeout = again ? 0 : (int)(next_tick > now ? next_tick - now : 0);
+    }
+    return NULL;
+}
+
+/* Start the I/O thread once. @return true when it runs. */
+static bool io_start(void)
+{
+    int st = atomic_load_explicit(&s_io.state, memory_order_acquire);
+    if (st == 2) {
+        return true;
+    }
+    if (st == 3) {
+        return false;
+    }
+    int expect = 0;
+    if (atomic_compare_exchange_strong(&s_io.state, &expect, 1)) {
+        bool ok = evs_mutex_init(&s_io.mu) == 0 && evs_cond_init(&s_io.cv) == 0;
+        s_io.ep = ok ? epoll_create1(EPOLL_CLOEXEC) : -1;
+        s_io.efd = s_io.ep >= 0 ? eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) : -1;
+        if (s_io.efd >= 0) {
+            struct epoll_event e = {.events = EPOLLIN, .data.ptr = NULL};
+            ok = epoll_ctl(s_io.ep, EPOLL_CTL_ADD, s_io.efd, &e) == 0 &&
+                 evs_thread_create(&s_io.thread, io_main, NULL, 0, "evs-stream-io") == 0;
+        } else {
+            ok = false;
+        }
+        atomic_store_explicit(&s_io.state, ok ? 2 : 3, memory_order_release);
+        return ok;
+    }
+    while ((st = atomic_load_explicit(&s_io.state, memory_order_acquire)) == 1) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return st == 2;
+}
+
+/* Hand the live phase to the I/O thread and park this worker until it is over. */
+static bool io_run(evs_stream_t *s)
+{
+    if (s->ops != &s_sock_ops || s->fd < 0 || !io_start()) {
+        return false;
+    }
+    s->io_mode = true;
+    s->io_done = false;
+    s->want_read = false;
+    evs_mutex_lock(&s_io.mu);
+    s_io.incoming[s_io.nincoming++] = s;
+    evs_mutex_unlock(&s_io.mu);
+    uint64_t one = 1;
+    ssize_t w = write(s_io.efd, &one, sizeof(one));
+    (void)w;
+    evs_mutex_lock(&s_io.mu);
+    while (!s->io_done) {
+        (void)evs_cond_timedwait(&s_io.cv, &s_io.mu, 250);
+    }
+    evs_mutex_unlock(&s_io.mu);
+    return true;
+}
+#else
+void evs__stream_wake(void)
+{
+}
+
+static bool io_run(evs_stream_t *s)
+{
+    (void)s;
+    return false;
+}
+#endif
+
 evs_err_t evs_stream_run(evs_stream_t *s)
 {
     if (s == NULL || s->ops == NULL) {
@@ -1032,6 +1305,9 @@ evs_err_t evs_stream_run(evs_stream_t *s)
     put_notice(s, "connected", enc_connected, &upto);
     if (s->resume && !s->done) {
         replay(s, s->resume_after, upto);
+    }
+    if (!s->done && CONFIG_EVS_STREAM_IO_THREAD && io_run(s)) {
+        return s->result; /* the I/O thread flushed and shut the socket down */
     }
     if (!s->done) {
         live(s);

@@ -56,5 +56,7 @@ void evs_stream_publish_notice(void *hub, const evs_notice_t *notice)
     if (len == 0) {
         return; /* cannot happen with a valid Kconfig (slot >= event max + envelope) */
     }
-    (void)evs_hub_publish((evs_hub_t *)hub, &meta, s_buf, len);
+    if (evs_hub_publish((evs_hub_t *)hub, &meta, s_buf, len) == EVS_OK) {
+        evs__stream_wake();
+    }
 }
