@@ -195,6 +195,51 @@ def test_keep_alive_many_requests_one_connection():
     assert len(D.all_events(p["id"], p["dashboard_token"])) == 20
 
 
+def test_queue_full_503_retry_after_nothing_stored():
+    # A one-slot ingest queue: of requests arriving together, those that find the slot taken
+    # get 503 + Retry-After and are not stored. Rounds of 8 simultaneous posts (pre-opened
+    # connections, a barrier) until a 503 was seen.
+    import threading
+    cfg = os.path.join(D.tmpdir, "q1.conf")
+    with open(cfg, "w") as f:
+        f.write("queue_depth = 1\n")
+    with Daemon(BIN, extra_args=["--config", cfg]) as d:
+        p = d.create_project()
+        out = []
+        for rnd in range(30):
+            conns = [d.connection() for _ in range(8)]
+            for c in conns:
+                c.connect()
+            bar = threading.Barrier(len(conns))
+
+            def one(i, c):
+                bar.wait()
+                out.append(d.post_event(p["ingest_key"], {"message": f"r{rnd}c{i}"}, conn=c))
+            ts = [threading.Thread(target=one, args=(i, c)) for i, c in enumerate(conns)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            for c in conns:
+                c.close()
+            if any(st == 503 for st, _, _ in out):
+                break
+        full = [(h, b) for st, h, b in out if st == 503]
+        ok = [b for st, h, b in out if st == 202]
+        assert len(full) + len(ok) == len(out), [st for st, _, _ in out]
+        assert full, "no 503 in 30 rounds of 8 simultaneous posts on a one-slot queue"
+        for h, b in full:
+            assert b["code"] == "queue_full" and int(h["retry-after"]) >= 1, (h, b)
+        stored = d.all_events(p["id"], p["dashboard_token"])
+        assert sorted(e["id"] for e in stored) == sorted(b["event_id"] for b in ok)
+        m = d.metrics()
+        assert m['evs_events_rejected_total{reason="queue_full"}'] == len(full), m
+        # a batch larger than the whole queue can never be queued: 413, nothing stored
+        st, _, body = d.post_event(p["ingest_key"], [{"message": "x"}, {"message": "y"}])
+        assert st == 413 and body["code"] == "too_many", (st, body)
+        assert len(d.all_events(p["id"], p["dashboard_token"])) == len(stored)
+
+
 if __name__ == "__main__":
     setup()
     try:
@@ -203,6 +248,7 @@ if __name__ == "__main__":
                    test_event_over_size_limit_413_in_batch_element_error,
                    test_events_paging_and_filters, test_issue_actions_regression_archive_discard,
                    test_projects_admin, test_healthz_and_metrics,
-                   test_keep_alive_many_requests_one_connection])
+                   test_keep_alive_many_requests_one_connection,
+                   test_queue_full_503_retry_after_nothing_stored])
     finally:
         D.close()

@@ -340,6 +340,10 @@ void evs_api_ingest(evs_api_t *api, uint32_t project_id, const char *body, size_
             if (e == EVS_ERR_FULL) {
                 evs_resp_error(resp, 503, "queue_full", "ingest queue full, retry later");
                 resp_header(resp, "Retry-After", "1");
+            } else if (e == EVS_ERR_INVALID_ARG) {
+                /* more events than the whole ingest queue (a run-time queue_depth below the
+                 * batch): it could never be queued */
+                evs_resp_error(resp, 413, "too_many", "batch larger than the ingest queue");
             } else if (e == EVS_ERR_CLOSED) {
                 evs_resp_error(resp, 503, "closed", "shutting down");
                 resp_header(resp, "Retry-After", "5");
