@@ -208,14 +208,34 @@ static size_t build_request(uint8_t *out, uint16_t id, uint8_t role, const uint8
                             size_t plen, size_t chunk)
 {
     size_t o = 0;
-    uint8_t begin[16] = {1, EVS_FCGI_TYPE_BEGIN_REQUEST, (uint8_t)(id >> 8), (uint8_t)id, 0, 8, 0,
-                         0, 0, role, 0, 0, 0, 0, 0, 0};
+    uint8_t begin[16] = {1,
+                         EVS_FCGI_TYPE_BEGIN_REQUEST,
+                         (uint8_t)(id >> 8),
+                         (uint8_t)id,
+                         0,
+                         8,
+                         0,
+                         0,
+                         0,
+                         role,
+                         0,
+                         0,
+                         0,
+                         0,
+                         0,
+                         0};
     memcpy(out, begin, 16);
     o = 16;
     for (size_t i = 0; i < plen; i += chunk) {
         size_t n = plen - i < chunk ? plen - i : chunk;
-        uint8_t h[8] = {1, EVS_FCGI_TYPE_PARAMS, (uint8_t)(id >> 8), (uint8_t)id, (uint8_t)(n >> 8),
-                        (uint8_t)n, 3, 0};
+        uint8_t h[8] = {1,
+                        EVS_FCGI_TYPE_PARAMS,
+                        (uint8_t)(id >> 8),
+                        (uint8_t)id,
+                        (uint8_t)(n >> 8),
+                        (uint8_t)n,
+                        3,
+                        0};
         memcpy(out + o, h, 8);
         memcpy(out + o + 8, params + i, n);
         memset(out + o + 8 + n, 0, 3); /* padding */

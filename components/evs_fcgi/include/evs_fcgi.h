@@ -40,11 +40,11 @@ typedef struct evs_fcgi_config {
     uint32_t socket_mode;
 } evs_fcgi_config_t;
 
-#define EVS_FCGI_CONFIG_DEFAULT()                                                             \
-    {                                                                                         \
-        .bind = NULL, .prefix = NULL, .threads = CONFIG_EVS_FCGI_THREADS,                     \
-        .backlog = CONFIG_EVS_FCGI_BACKLOG, .io_timeout_ms = CONFIG_EVS_FCGI_IO_TIMEOUT_MS,   \
-        .socket_mode = 0660,                                                                  \
+#define EVS_FCGI_CONFIG_DEFAULT()                                                                  \
+    {                                                                                              \
+        .bind = NULL, .prefix = NULL, .threads = CONFIG_EVS_FCGI_THREADS,                          \
+        .backlog = CONFIG_EVS_FCGI_BACKLOG, .io_timeout_ms = CONFIG_EVS_FCGI_IO_TIMEOUT_MS,        \
+        .socket_mode = 0660,                                                                       \
     }
 
 /**

@@ -88,25 +88,33 @@ static void fcgi_lib_init(void)
 
 static const char *reason(int status)
 {
-    switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 207: return "Multi-Status";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 411: return "Length Required";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Status";
+    static const struct {
+        int status;
+        const char *text;
+    } table[] = {
+        {200, "OK"},
+        {201, "Created"},
+        {202, "Accepted"},
+        {204, "No Content"},
+        {207, "Multi-Status"},
+        {304, "Not Modified"},
+        {400, "Bad Request"},
+        {401, "Unauthorized"},
+        {403, "Forbidden"},
+        {404, "Not Found"},
+        {405, "Method Not Allowed"},
+        {411, "Length Required"},
+        {413, "Payload Too Large"},
+        {415, "Unsupported Media Type"},
+        {500, "Internal Server Error"},
+        {503, "Service Unavailable"},
+    };
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+        if (table[i].status == status) {
+            return table[i].text;
+        }
     }
+    return "Status";
 }
 
 static void send_response(FCGX_Request *rq, int status, const char *ctype, const char *extra,
@@ -128,8 +136,8 @@ static void send_resp(FCGX_Request *rq, evs_resp_t *r)
         send_response(rq, 500, "application/json", NULL, oom, sizeof(oom) - 1);
         return;
     }
-    send_response(rq, r->status, r->content_type ? r->content_type : "application/json",
-                  r->headers, r->body, r->len);
+    send_response(rq, r->status, r->content_type ? r->content_type : "application/json", r->headers,
+                  r->body, r->len);
 }
 
 static void send_error(FCGX_Request *rq, int status, const char *code, const char *msg)
@@ -230,8 +238,7 @@ static void serve_rest(fcgi_worker_t *w, const evs_req_t *req)
     const evs_asset_t *a = NULL;
     if ((strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) &&
         (a = evs_assets_find(req->path)) != NULL) {
-        int flags = evs_assets_accepts_gzip(req_header(w, "Accept-Encoding")) ? EVS_ASSETS_GZIP
-                                                                               : 0;
+        int flags = evs_assets_accepts_gzip(req_header(w, "Accept-Encoding")) ? EVS_ASSETS_GZIP : 0;
         int status = 200;
         if (evs_assets_not_modified(a, req_header(w, "If-None-Match"))) {
             flags |= EVS_ASSETS_NOT_MODIFIED;
@@ -282,8 +289,7 @@ static void serve_stream(fcgi_worker_t *w, const evs_req_t *req, int fd)
     if (strcmp(req->method, "GET") != 0) {
         static const char body[] =
             "{\"error\":\"streams are GET only\",\"code\":\"method_not_allowed\"}";
-        send_response(&w->req, 405, "application/json", "Allow: GET\r\n", body,
-                      sizeof(body) - 1);
+        send_response(&w->req, 405, "application/json", "Allow: GET\r\n", body, sizeof(body) - 1);
         return;
     }
     unsigned running = atomic_fetch_add(&f->streams, 1);
@@ -291,8 +297,7 @@ static void serve_stream(fcgi_worker_t *w, const evs_req_t *req, int fd)
         atomic_fetch_sub(&f->streams, 1);
         atomic_fetch_add_explicit(&evs_api_metrics(f->api)->streams_refused, 1,
                                   memory_order_relaxed);
-        send_error(&w->req, 503, "full",
-                   "too many streams on the FastCGI responder, retry later");
+        send_error(&w->req, 503, "full", "too many streams on the FastCGI responder, retry later");
         return;
     }
     evs_stream_t *s = NULL;
@@ -418,8 +423,7 @@ static bool precheck_connection(fcgi_worker_t *w, int fd)
             return false;
         }
         if (n > 0) {
-            int r = evs__fcgi_precheck(w->peek, (size_t)n, w->scratch,
-                                       CONFIG_EVS_FCGI_PARAMS_MAX);
+            int r = evs__fcgi_precheck(w->peek, (size_t)n, w->scratch, CONFIG_EVS_FCGI_PARAMS_MAX);
             if (r != 0) {
                 return r > 0;
             }
@@ -598,8 +602,7 @@ evs_err_t evs_fcgi_serve(evs_api_t *api, const evs_fcgi_config_t *cfg, evs_fcgi_
         *out = NULL;
     }
     if (!api || !cfg || !out || !cfg->bind || cfg->threads < 2 || cfg->backlog < 1 ||
-        cfg->io_timeout_ms == 0 ||
-        (cfg->prefix && cfg->prefix[0] && cfg->prefix[0] != '/')) {
+        cfg->io_timeout_ms == 0 || (cfg->prefix && cfg->prefix[0] && cfg->prefix[0] != '/')) {
         return EVS_ERR_INVALID_ARG;
     }
     pthread_once(&s_init_once, fcgi_lib_init);

@@ -15,12 +15,12 @@
 extern "C" {
 #endif
 
-#define EVS_FCGI_HEADER_LEN 8
+#define EVS_FCGI_HEADER_LEN         8
 #define EVS_FCGI_TYPE_BEGIN_REQUEST 1
 #define EVS_FCGI_TYPE_ABORT_REQUEST 2
-#define EVS_FCGI_TYPE_PARAMS 4
-#define EVS_FCGI_TYPE_STDOUT 6
-#define EVS_FCGI_CONTENT_MAX 65535
+#define EVS_FCGI_TYPE_PARAMS        4
+#define EVS_FCGI_TYPE_STDOUT        6
+#define EVS_FCGI_CONTENT_MAX        65535
 
 /**
  * @brief The route path of a request: the path of @p uri (up to '?'), percent-decoded, dot
@@ -32,8 +32,7 @@ extern "C" {
  * @return 0, -1 malformed (bad escape, %00, not starting with '/', too long for @p cap): 400,
  *         1 outside the prefix: 404.
  */
-int evs__fcgi_route(const char *uri, const char *prefix, char *out, size_t cap,
-                    const char **query);
+int evs__fcgi_route(const char *uri, const char *prefix, char *out, size_t cap, const char **query);
 
 /**
  * @brief Check the start of a connection before libfcgi reads it: one FCGI_BEGIN_REQUEST for

@@ -29,8 +29,7 @@ static int hexval(char c)
     return -1;
 }
 
-int evs__fcgi_route(const char *uri, const char *prefix, char *out, size_t cap,
-                    const char **query)
+int evs__fcgi_route(const char *uri, const char *prefix, char *out, size_t cap, const char **query)
 {
     *query = NULL;
     if (!uri || uri[0] != '/' || cap < 2) {
