@@ -324,9 +324,11 @@ static void serve_stream(fcgi_worker_t *w, const evs_req_t *req, int fd)
     }
     evs_stream_close(s);
     atomic_fetch_sub(&f->streams, 1);
-    /* A clean end (daemon stopping) with whole records lets libfcgi finish the request; after
-     * an error, a timeout or a half-written record the connection is dead: drop it. */
-    if (!(rc == EVS_ERR_CLOSED || rc == EVS_OK) || !evs__fcgi_sse_idle(&w->sse)) {
+    /* evs_stream_run() shuts the connection down when it returns, also on a clean end (daemon
+     * stopping), so no FCGI_END_REQUEST follows: the front sees its upstream close, which ends
+     * the client's response, and FCGX_Finish_r() only frees. Without a run (the headers could
+     * not be sent) the connection is dead as well. */
+    if (rc == EVS_ERR_IO || !evs__fcgi_sse_idle(&w->sse)) {
         shutdown(fd, SHUT_RDWR);
     }
 }
