@@ -10,6 +10,11 @@
  * and has new matching data). A subscriber reads at its own pace from its own thread; a slow one
  * costs only its cursor. Nothing here allocates after evs_hub_open().
  *
+ * Exact drop accounting relies on one property of the caller: event ids increase in publish
+ * order across the whole hub (they are the store's global rowids and events are published in
+ * commit order). A message for a project nobody subscribes to is counted as published but not
+ * written to the ring. Internals: docs/internals/ring.md.
+ *
  * Threads: evs_hub_publish() may be called from any thread (publishers are serialized inside).
  * Everything taking an evs_sub_t is called from that subscriber's own thread, except
  * evs_hub_kick(). evs_hub_get_stats() from any thread.
@@ -113,7 +118,8 @@ typedef struct evs_hub_drop {
     uint64_t count;      /**< matching event messages missed (0: none) */
     int64_t first_id;    /**< id of the first of them */
     int64_t last_id;     /**< id of the last of them */
-    bool others_skipped; /**< issue / issue_count messages were skipped too */
+    bool others_skipped; /**< issue / issue_count messages were (or, when ring slots were lost
+                              unread, may have been) skipped too: resend the current count */
 } evs_hub_drop_t;
 
 /**
@@ -123,6 +129,10 @@ typedef struct evs_hub_drop {
  * skips forward to the oldest message it may still get and @p drop tells exactly what was
  * missed (count, first and last event id). The payload is copied into @p buf; a message
  * overwritten while being copied is never returned torn (it is counted as missed instead).
+ *
+ * When one call returns both a gap in @p drop and a message, the gap came first: tell the
+ * client about the drop before sending the message. Never allocates; lock-free (the hub lock is
+ * not taken); gap_fn may be called from here.
  *
  * @param[out] buf  receives the payload (not NUL terminated).
  * @param[out] msg  meta and length of the message returned.

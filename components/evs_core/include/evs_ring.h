@@ -124,6 +124,7 @@ evs_err_t evs_ring_publish(evs_ring_t *r, const evs_msg_meta_t *meta, int64_t ma
 /**
  * @brief Read message @p seq's meta (and mark, length) without its payload.
  * @return EVS_OK, EVS_ERR_AGAIN (not published yet), EVS_ERR_CORRUPT (overwritten: lost).
+ * @note Any thread, lock-free; @p seq must be < evs_ring_head() for a message to be found.
  */
 evs_err_t evs_ring_peek(const evs_ring_t *r, uint64_t seq, evs_msg_meta_t *meta, int64_t *mark,
                         size_t *len);
@@ -136,6 +137,21 @@ evs_err_t evs_ring_peek(const evs_ring_t *r, uint64_t seq, evs_msg_meta_t *meta,
  */
 evs_err_t evs_ring_read(const evs_ring_t *r, uint64_t seq, evs_msg_meta_t *meta, int64_t *mark,
                         void *buf, size_t cap, size_t *len);
+
+/** Decides, from a message's meta, whether its payload is wanted. */
+typedef bool (*evs_ring_accept_fn)(void *ctx, const evs_msg_meta_t *meta);
+
+/**
+ * @brief evs_ring_read() in one pass for readers that filter: the meta is decoded, @p accept
+ *        (NULL = accept all) decides, and only an accepted payload is copied.
+ * @param[in] accept called with an unvalidated meta whose lengths are in range: it must only
+ *                   look (its answer counts only when the slot turns out intact).
+ * @return EVS_OK (copied), EVS_ERR_NOT_FOUND (intact but declined: meta and mark are valid),
+ *         EVS_ERR_AGAIN, EVS_ERR_CORRUPT, EVS_ERR_TOO_LARGE.
+ */
+evs_err_t evs_ring_read_if(const evs_ring_t *r, uint64_t seq, evs_msg_meta_t *meta, int64_t *mark,
+                           evs_ring_accept_fn accept, void *ctx, void *buf, size_t cap,
+                           size_t *len);
 
 /**
  * @brief Copy only the payload of message @p seq (after evs_ring_peek() gave its meta: the

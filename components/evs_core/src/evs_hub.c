@@ -457,17 +457,33 @@ static void skip_one(evs_sub_t *sub, uint64_t seq)
     known_raise(sub, mark);
 }
 
+/* evs_ring_accept_fn: this message is for this subscriber (the meta may be torn: only look). */
+static bool sub_accepts(void *ctx, const evs_msg_meta_t *m)
+{
+    const evs_sub_t *sub = ctx;
+    if (m->project_id != sub->project_id) {
+        return false;
+    }
+    if (m->kind == EVS_MSG_EVENT && (unsigned)m->level >= EVS_LEVEL_COUNT) {
+        return false;
+    }
+    return sub_wants(sub, m);
+}
+
 /*
  * Move the cursor over everything this subscriber will not be given (other projects, filtered
- * events, the floor, the backlog skip), accounting for gaps on the way. Stops at a message to
- * deliver (returns true, cursor on it) or at the head (false; any gap is then resolved).
+ * events, the floor, the backlog skip), accounting for gaps on the way, and stop at the first
+ * message for it. With @p buf (a read) that message is copied and consumed in the same pass
+ * (returns true, msg filled); without (evs_hub_arm) the cursor stays on it (returns true).
+ * Returns false at the head, with any gap resolved.
  */
-static bool sub_advance(evs_sub_t *sub, evs_msg_meta_t *out, int64_t *out_mark)
+static bool sub_advance(evs_sub_t *sub, void *buf, size_t cap, evs_hub_msg_t *msg)
 {
     evs_hub_t *hub = sub->hub;
     const evs_ring_t *ring = &hub->ring;
     const uint64_t nslots = hub->cfg.ring_slots;
-    evs_msg_meta_t m;
+    evs_msg_meta_t tmp;
+    evs_msg_meta_t *m = msg != NULL ? &msg->meta : &tmp;
     int64_t mark;
     for (;;) {
         uint64_t head = evs_ring_head(ring);
@@ -477,7 +493,7 @@ static bool sub_advance(evs_sub_t *sub, evs_msg_meta_t *out, int64_t *out_mark)
                 return false;
             }
             /* The newest message's mark bounds every event published so far. */
-            if (evs_ring_peek(ring, head - 1, &m, &mark, NULL) == EVS_OK) {
+            if (evs_ring_peek(ring, head - 1, &tmp, &mark, NULL) == EVS_OK) {
                 gap_close(sub, mark + 1);
                 return false;
             }
@@ -500,28 +516,37 @@ static bool sub_advance(evs_sub_t *sub, evs_msg_meta_t *out, int64_t *out_mark)
             sub->cursor = to;
             continue;
         }
-        evs_err_t rc = evs_ring_peek(ring, cur, &m, &mark, NULL);
+        evs_err_t rc;
+        size_t len = 0;
+        if (buf != NULL) {
+            rc = evs_ring_read_if(ring, cur, m, &mark, sub_accepts, sub, buf, cap, &len);
+        } else {
+            rc = evs_ring_peek(ring, cur, m, &mark, NULL);
+            if (rc == EVS_OK && !sub_accepts(sub, m)) {
+                rc = EVS_ERR_NOT_FOUND;
+            }
+        }
         if (rc == EVS_ERR_CORRUPT) {
             sub->gap = true; /* lapped while here: the backlog rule takes over next round */
             sub->pend.others_skipped = true;
             sub->cursor = cur + 1;
             continue;
         }
-        if (rc != EVS_OK) {
-            return false;
+        if (rc != EVS_OK && rc != EVS_ERR_NOT_FOUND) {
+            return false; /* cannot happen: cur < head and cap >= payload max */
         }
         if (sub->gap) {
-            gap_close(sub, bound_before(&m, mark));
+            gap_close(sub, bound_before(m, mark));
         }
-        if (m.project_id == sub->project_id && sub_wants(sub, &m)) {
-            if (out != NULL) {
-                *out = m;
-                *out_mark = mark;
-            }
-            return true;
+        if (rc == EVS_OK && buf == NULL) {
+            return true; /* arm: something to read, left in place */
         }
         known_raise(sub, mark);
         sub->cursor = cur + 1;
+        if (rc == EVS_OK) {
+            msg->len = len;
+            return true;
+        }
     }
 }
 
@@ -558,25 +583,15 @@ evs_err_t evs_hub_read(evs_sub_t *sub, void *buf, size_t cap, evs_hub_msg_t *msg
     if (cap < sub->hub->payload_max) {
         return EVS_ERR_TOO_LARGE;
     }
-    for (;;) {
-        int64_t mark;
-        if (!sub_advance(sub, &msg->meta, &mark)) {
-            take_drop(sub, drop);
-            return EVS_ERR_AGAIN;
-        }
-        evs_err_t rc = evs_ring_read_payload(&sub->hub->ring, sub->cursor, buf, cap, &msg->len);
-        if (rc == EVS_OK) {
-            sub->cursor++;
-            known_raise(sub, mark);
-            take_drop(sub, drop);
-            atomic_store_explicit(&sub->n_delivered,
-                                  atomic_load_explicit(&sub->n_delivered, memory_order_relaxed) +
-                                      1,
-                                  memory_order_relaxed);
-            return EVS_OK;
-        }
-        /* Overwritten between the look and the copy: sub_advance accounts for it. */
+    if (!sub_advance(sub, buf, cap, msg)) {
+        take_drop(sub, drop);
+        return EVS_ERR_AGAIN;
     }
+    take_drop(sub, drop);
+    atomic_store_explicit(&sub->n_delivered,
+                          atomic_load_explicit(&sub->n_delivered, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    return EVS_OK;
 }
 
 static bool sub_closed(const evs_sub_t *sub)
@@ -601,7 +616,7 @@ evs_err_t evs_hub_arm(evs_sub_t *sub)
         atomic_store(&sub->armed, 0);
         return EVS_ERR_CLOSED;
     }
-    if (sub_advance(sub, NULL, NULL) || pend_any(sub)) {
+    if (sub_advance(sub, NULL, 0, NULL) || pend_any(sub)) {
         atomic_store(&sub->armed, 0);
         return EVS_OK;
     }

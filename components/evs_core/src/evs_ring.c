@@ -167,14 +167,16 @@ evs_err_t evs_ring_publish(evs_ring_t *r, const evs_msg_meta_t *meta, int64_t ma
     return EVS_OK;
 }
 
-/* Copy-then-validate. Lengths read from a slot may be torn: they are range-checked before use
- * and any doubt ends with a stamp re-check, so garbage is never acted on nor returned. */
+/*
+ * Copy-then-validate, one pass. Lengths read from a slot may be torn: they are range-checked
+ * before use, @p accept only ever sees a meta with in-range lengths, and nothing is returned
+ * unless the stamp is unchanged after the copy, so garbage is never acted on nor returned. No
+ * look at the head: the stamp alone says whether the slot holds message seq.
+ */
 static evs_err_t ring_get(const evs_ring_t *r, uint64_t seq, evs_msg_meta_t *meta, int64_t *mark,
-                          void *buf, size_t cap, size_t *len_out, bool with_meta, bool with_payload)
+                          evs_ring_accept_fn accept, void *ctx, void *buf, size_t cap,
+                          size_t *len_out)
 {
-    if (seq >= atomic_load_explicit(&r->head, memory_order_acquire)) {
-        return EVS_ERR_AGAIN;
-    }
     evs_ring_cell_t *slot = slot_at(r, seq);
     const uint64_t want = 2 * seq + 2;
     uint64_t s1 = atomic_load_explicit(&slot->stamp, memory_order_acquire);
@@ -187,13 +189,20 @@ static evs_err_t ring_get(const evs_ring_t *r, uint64_t seq, evs_msg_meta_t *met
     size_t len = h[2];
     evs_err_t rc = EVS_OK;
     if (env_len > CONFIG_EVS_ENV_MAX_BYTES || len > evs_ring_payload_max(r)) {
-        rc = EVS_ERR_CORRUPT; /* torn header: the stamp check below must fail */
+        rc = EVS_ERR_INTERNAL; /* torn header: the stamp check below must fail */
     } else {
-        if (with_meta) {
+        if (meta != NULL) {
+            meta->kind = (evs_msg_kind_t)(h[0] & 0xffu);
+            meta->level = (evs_level_t)((h[0] >> 8) & 0xffu);
+            meta->env_len = (uint8_t)env_len;
+            meta->project_id = h[1];
+            memcpy(&meta->event_id, &h[4], 8);
             load_bytes(meta->env, slot, EVS__OFF_ENV, env_len);
         }
-        if (with_payload) {
-            if (len > cap) {
+        if (buf != NULL) {
+            if (accept != NULL && !accept(ctx, meta)) {
+                rc = EVS_ERR_NOT_FOUND;
+            } else if (len > cap) {
                 rc = EVS_ERR_TOO_LARGE;
             } else {
                 load_bytes(buf, slot, EVS__OFF_PAYLOAD, len);
@@ -204,39 +213,36 @@ static evs_err_t ring_get(const evs_ring_t *r, uint64_t seq, evs_msg_meta_t *met
     if (atomic_load_explicit(&slot->stamp, memory_order_relaxed) != want) {
         return EVS_ERR_CORRUPT;
     }
-    if (rc != EVS_OK) {
-        return rc == EVS_ERR_CORRUPT ? EVS_ERR_INTERNAL : rc;
-    }
-    if (with_meta) {
-        meta->kind = (evs_msg_kind_t)(h[0] & 0xffu);
-        meta->level = (evs_level_t)((h[0] >> 8) & 0xffu);
-        meta->env_len = (uint8_t)env_len;
-        meta->project_id = h[1];
-        memcpy(&meta->event_id, &h[4], 8);
-    }
     if (mark != NULL) {
         memcpy(mark, &h[6], 8);
     }
     if (len_out != NULL) {
         *len_out = len;
     }
-    return EVS_OK;
+    return rc;
 }
 
 evs_err_t evs_ring_peek(const evs_ring_t *r, uint64_t seq, evs_msg_meta_t *meta, int64_t *mark,
                         size_t *len)
 {
-    return ring_get(r, seq, meta, mark, NULL, 0, len, true, false);
+    return ring_get(r, seq, meta, mark, NULL, NULL, NULL, 0, len);
 }
 
 evs_err_t evs_ring_read(const evs_ring_t *r, uint64_t seq, evs_msg_meta_t *meta, int64_t *mark,
                         void *buf, size_t cap, size_t *len)
 {
-    return ring_get(r, seq, meta, mark, buf, cap, len, true, true);
+    return ring_get(r, seq, meta, mark, NULL, NULL, buf, cap, len);
+}
+
+evs_err_t evs_ring_read_if(const evs_ring_t *r, uint64_t seq, evs_msg_meta_t *meta, int64_t *mark,
+                           evs_ring_accept_fn accept, void *ctx, void *buf, size_t cap,
+                           size_t *len)
+{
+    return ring_get(r, seq, meta, mark, accept, ctx, buf, cap, len);
 }
 
 evs_err_t evs_ring_read_payload(const evs_ring_t *r, uint64_t seq, void *buf, size_t cap,
                                 size_t *len)
 {
-    return ring_get(r, seq, NULL, NULL, buf, cap, len, false, true);
+    return ring_get(r, seq, NULL, NULL, NULL, NULL, buf, cap, len);
 }
