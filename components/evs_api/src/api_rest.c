@@ -192,21 +192,39 @@ typedef struct item {
     waiter_t *w;
 } item_t;
 
+/* The elements of a body; grown on demand (most requests carry one event). */
 typedef struct split_ctx {
     item_t *items;
     size_t n;
     size_t cap;
+    size_t max;
+    bool oom;
 } split_ctx_t;
 
 static void on_elem(void *ctx, size_t index, const char *elem, size_t len)
 {
     split_ctx_t *s = ctx;
     (void)index;
-    if (s->n < s->cap) {
-        s->items[s->n].raw = elem;
-        s->items[s->n].raw_len = len;
-        s->n++;
+    if (s->oom || s->n == s->max) {
+        return;
     }
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 4 : 1;
+        if (cap > s->max) {
+            cap = s->max;
+        }
+        item_t *it = realloc(s->items, cap * sizeof(*it));
+        if (!it) {
+            s->oom = true;
+            return;
+        }
+        memset(it + s->cap, 0, (cap - s->cap) * sizeof(*it));
+        s->items = it;
+        s->cap = cap;
+    }
+    s->items[s->n].raw = elem;
+    s->items[s->n].raw_len = len;
+    s->n++;
 }
 
 static void on_done(void *ctx, const evs_ingest_result_t *res)
@@ -280,16 +298,16 @@ void evs_api_ingest(evs_api_t *api, uint32_t project_id, const char *body, size_
         return;
     }
     const size_t max = CONFIG_EVS_INGEST_BATCH_MAX;
-    items = calloc(max, sizeof(*items));
-    if (!items) {
-        goto oom;
-    }
-    split_ctx_t sc = {items, 0, max};
+    split_ctx_t sc = {NULL, 0, 0, max, false};
     int is_array = 0;
     size_t count = 0;
     evs_json_error_t jerr;
     memset(&jerr, 0, sizeof(jerr));
     evs_err_t e = evs_json_split_events(body, len, max, &is_array, &count, on_elem, &sc, &jerr);
+    items = sc.items;
+    if (sc.oom) {
+        goto oom;
+    }
     if (e == EVS_ERR_TOO_MANY) {
         char msg[96];
         snprintf(msg, sizeof(msg), "batch has more than %d events", CONFIG_EVS_INGEST_BATCH_MAX);
