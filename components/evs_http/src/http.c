@@ -477,7 +477,7 @@ static int on_http_error(struct mg_connection *c, int status, const char *msg)
 static int on_log(const struct mg_connection *c, const char *message)
 {
     (void)c;
-    fprintf(stderr, "evstreamd: [warn] civetweb: %s\n", message);
+    fprintf(stderr, "evstream: [warn] civetweb: %s\n", message);
     return 1;
 }
 
