@@ -315,8 +315,10 @@
   $('forget').addEventListener('click', () => {
     remember($('pid').value.trim(), null);
     $('token').value = '';
-    if (S) closeConn(S);
+    if (S) { closeConn(S); clearEvents(); }
     S = null;
+    $('issues').replaceChildren();
+    $('count').textContent = '–';
     badge('off');
     status('forgotten');
   });

@@ -55,6 +55,16 @@ test('events posted over HTTP appear live over WebSocket', async (t) => {
   await page.screenshot({ path: artifact('dashboard.png') });
   assert.deepStrictEqual(b.problems, []);
 
+  // Forget: the token leaves the browser's storage and the page empties.
+  const other0 = await b.context.newPage();
+  await other0.goto(d.url + '/');
+  await waitFor(() => other0.textContent('#badge').then((x) => x === 'WebSocket'), 'remembered project reconnects');
+  await other0.click('#forget');
+  assert.strictEqual(await other0.evaluate(() => localStorage.getItem('evs.projects')), '{}');
+  assert.strictEqual(await other0.$$eval('#events li', (l) => l.length), 0);
+  assert.strictEqual(await other0.textContent('#badge'), 'offline');
+  await other0.close();
+
   // A wrong token: the page says so and does not keep retrying.
   const other = await b.context.newPage();
   await other.goto(d.url + '/#project=' + p.id + '&token=not-a-token');
