@@ -230,7 +230,8 @@ static void test_hub_publish_bad_args_rejected(void **state)
     evs_hub_close(hub);
 }
 
-/* ---- routing and reading ---------------------------------------------------------------------- */
+/* ---- routing and reading ----------------------------------------------------------------------
+ */
 
 static void test_hub_read_empty_returns_again(void **state)
 {
@@ -332,7 +333,8 @@ static void test_hub_filter_matrix_applies_to_events_only(void **state)
     evs_hub_close(hub);
 }
 
-/* ---- backpressure ------------------------------------------------------------------------------ */
+/* ---- backpressure ------------------------------------------------------------------------------
+ */
 
 static void test_hub_backlog_exceeded_skips_and_reports_exact_drop(void **state)
 {
@@ -495,7 +497,8 @@ static void test_hub_floor_excludes_delivery_and_drop_count(void **state)
     evs_hub_close(hub);
 }
 
-/* ---- limits ------------------------------------------------------------------------------------ */
+/* ---- limits ------------------------------------------------------------------------------------
+ */
 
 static void test_hub_table_full_returns_full(void **state)
 {
@@ -527,7 +530,8 @@ static void test_hub_table_full_returns_full(void **state)
     evs_hub_close(hub);
 }
 
-/* ---- wake-ups ---------------------------------------------------------------------------------- */
+/* ---- wake-ups ----------------------------------------------------------------------------------
+ */
 
 static void test_hub_armed_wakes_only_on_matching_or_issue(void **state)
 {

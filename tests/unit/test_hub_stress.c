@@ -119,10 +119,10 @@ static void sleep_us(long us)
     nanosleep(&ts, NULL);
 }
 
-#define FAIL(r, ...)                                                                          \
-    do {                                                                                      \
-        snprintf((r)->error, sizeof((r)->error), __VA_ARGS__);                                \
-        return NULL;                                                                          \
+#define FAIL(r, ...)                                                                               \
+    do {                                                                                           \
+        snprintf((r)->error, sizeof((r)->error), __VA_ARGS__);                                     \
+        return NULL;                                                                               \
     } while (0)
 
 static void *reader_main(void *arg)

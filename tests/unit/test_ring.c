@@ -51,7 +51,8 @@ static void test_ring_invalid_geometry_rejected(void **state)
     assert_int_equal(evs_ring_slot_payload_max(EVS_RING_HDR_BYTES), 0);
     assert_int_equal(evs_ring_slot_payload_max(SSIZE), SSIZE - EVS_RING_HDR_BYTES);
     assert_int_equal(evs_ring_mem_size(SLOTS, SSIZE), SLOTS * SSIZE);
-    assert_int_equal(evs_ring_mem_size(0x80000000u, 0x80000000u) == 0, SIZE_MAX < 0x4000000000000000ull);
+    assert_int_equal(evs_ring_mem_size(0x80000000u, 0x80000000u) == 0,
+                     SIZE_MAX < 0x4000000000000000ull);
 }
 
 static void test_ring_empty_read_returns_again(void **state)
@@ -179,8 +180,7 @@ static void test_ring_wraparound_lapped_read_reports_corrupt(void **state)
     evs_msg_meta_t m;
     int64_t v;
     size_t len;
-    assert_int_equal(evs_ring_read(&r, (uint64_t)n, &m, NULL, &v, sizeof(v), &len),
-                     EVS_ERR_AGAIN);
+    assert_int_equal(evs_ring_read(&r, (uint64_t)n, &m, NULL, &v, sizeof(v), &len), EVS_ERR_AGAIN);
 }
 
 /* Sequence numbers are 64-bit everywhere (32-bit ARM included): a ring whose head is past 2^32
@@ -215,9 +215,9 @@ static void test_ring_sequence_beyond_32_bits_works(void **state)
     evs_msg_meta_t m;
     uint64_t v;
     size_t len;
-    assert_int_equal(evs_ring_read(&r, start + 2 * SLOTS - 1 - (1ull << 32), &m, NULL, &v,
-                                   sizeof(v), &len),
-                     EVS_ERR_CORRUPT);
+    assert_int_equal(
+        evs_ring_read(&r, start + 2 * SLOTS - 1 - (1ull << 32), &m, NULL, &v, sizeof(v), &len),
+        EVS_ERR_CORRUPT);
 }
 
 static void test_ring_static_define_works(void **state)

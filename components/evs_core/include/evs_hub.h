@@ -57,11 +57,11 @@ typedef struct evs_hub_config {
     void *gap_ctx;         /**< borrowed; must outlive the hub */
 } evs_hub_config_t;
 
-#define EVS_HUB_CONFIG_DEFAULT()                                                              \
-    {                                                                                         \
-        .ring_slots = CONFIG_EVS_RING_SLOTS, .slot_size = CONFIG_EVS_RING_SLOT_SIZE,          \
-        .backlog = CONFIG_EVS_CLIENT_BACKLOG, .max_subs = CONFIG_EVS_MAX_STREAMS,             \
-        .max_rooms = CONFIG_EVS_HUB_MAX_ROOMS, .gap_fn = NULL, .gap_ctx = NULL,               \
+#define EVS_HUB_CONFIG_DEFAULT()                                                                   \
+    {                                                                                              \
+        .ring_slots = CONFIG_EVS_RING_SLOTS, .slot_size = CONFIG_EVS_RING_SLOT_SIZE,               \
+        .backlog = CONFIG_EVS_CLIENT_BACKLOG, .max_subs = CONFIG_EVS_MAX_STREAMS,                  \
+        .max_rooms = CONFIG_EVS_HUB_MAX_ROOMS, .gap_fn = NULL, .gap_ctx = NULL,                    \
     }
 
 /** Largest payload one slot holds for @p slot_size. */
@@ -168,16 +168,16 @@ int evs_hub_sub_fd(const evs_sub_t *sub);
 void evs_hub_kick(evs_sub_t *sub);
 
 typedef struct evs_hub_stats {
-    uint64_t published;       /**< messages published */
-    uint64_t delivered;       /**< messages handed to subscribers by evs_hub_read */
-    uint64_t dropped;         /**< event messages reported missed in drop notices */
-    uint64_t drop_notices;    /**< gaps reported */
-    uint64_t wakeups;         /**< wake-ups sent by publishers */
-    uint32_t subs;            /**< current subscribers */
-    uint32_t subs_hwm;        /**< high-water mark of subs */
-    uint32_t rooms;           /**< current rooms */
-    uint32_t slots_used;      /**< slots holding a message (<= ring_slots) */
-    uint64_t max_lag_hwm;     /**< largest distance a reader was seen behind the head */
+    uint64_t published;    /**< messages published */
+    uint64_t delivered;    /**< messages handed to subscribers by evs_hub_read */
+    uint64_t dropped;      /**< event messages reported missed in drop notices */
+    uint64_t drop_notices; /**< gaps reported */
+    uint64_t wakeups;      /**< wake-ups sent by publishers */
+    uint32_t subs;         /**< current subscribers */
+    uint32_t subs_hwm;     /**< high-water mark of subs */
+    uint32_t rooms;        /**< current rooms */
+    uint32_t slots_used;   /**< slots holding a message (<= ring_slots) */
+    uint64_t max_lag_hwm;  /**< largest distance a reader was seen behind the head */
 } evs_hub_stats_t;
 void evs_hub_get_stats(evs_hub_t *hub, evs_hub_stats_t *out);
 

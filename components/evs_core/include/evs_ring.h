@@ -54,9 +54,9 @@ typedef union evs_ring_cell {
 /** Fixed header bytes after the stamp: kind/level/env_len, project, len, pad, event id, mark. */
 #define EVS_RING_FIXED_BYTES 32u
 /** Environment bytes reserved in each slot header (CONFIG_EVS_ENV_MAX_BYTES rounded up to 8). */
-#define EVS_RING_ENV_BYTES   ((((unsigned)CONFIG_EVS_ENV_MAX_BYTES) + 7u) & ~7u)
+#define EVS_RING_ENV_BYTES ((((unsigned)CONFIG_EVS_ENV_MAX_BYTES) + 7u) & ~7u)
 /** Bytes of every slot taken by its header (stamp + meta); the rest is payload. */
-#define EVS_RING_HDR_BYTES   (8u + EVS_RING_FIXED_BYTES + EVS_RING_ENV_BYTES)
+#define EVS_RING_HDR_BYTES (8u + EVS_RING_FIXED_BYTES + EVS_RING_ENV_BYTES)
 
 /**
  * A ring. Fields are private; they are in the header only so that EVS_RING_DEFINE can place a
@@ -77,12 +77,12 @@ typedef struct evs_ring {
  * @brief Define a static ring @p name of @p n slots of @p s bytes (n a power of two, s a
  *        multiple of 8 larger than EVS_RING_HDR_BYTES; checked at compile time).
  */
-#define EVS_RING_DEFINE(name, n, s)                                                           \
-    _Static_assert((n) >= 2 && ((n) & ((n)-1)) == 0, "ring slots must be a power of two");    \
-    _Static_assert((s) % 8 == 0 && (s) > EVS_RING_HDR_BYTES,                                  \
-                   "ring slot size must be a multiple of 8 larger than the slot header");     \
-    static evs_ring_cell_t name##_cells[(size_t)(n) * ((s) / 8)];                             \
-    static evs_ring_t name = {                                                                \
+#define EVS_RING_DEFINE(name, n, s)                                                                \
+    _Static_assert((n) >= 2 && ((n) & ((n)-1)) == 0, "ring slots must be a power of two");         \
+    _Static_assert((s) % 8 == 0 && (s) > EVS_RING_HDR_BYTES,                                       \
+                   "ring slot size must be a multiple of 8 larger than the slot header");          \
+    static evs_ring_cell_t name##_cells[(size_t)(n) * ((s) / 8)];                                  \
+    static evs_ring_t name = {                                                                     \
         .cells = name##_cells, .mask = (n)-1, .slot_cells = (s) / 8, .head = 0}
 
 /** Bytes of memory evs_ring_init() needs for @p slots slots of @p slot_size bytes (0: overflow). */

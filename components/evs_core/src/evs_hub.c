@@ -201,9 +201,8 @@ static bool sub_wants(const evs_sub_t *sub, const evs_msg_meta_t *m)
 evs_err_t evs_hub_publish(evs_hub_t *hub, const evs_msg_meta_t *meta, const void *payload,
                           size_t len)
 {
-    if (hub == NULL || meta == NULL || (payload == NULL && len > 0) ||
-        meta->kind < EVS_MSG_EVENT || meta->kind > EVS_MSG_ISSUE_COUNT ||
-        meta->env_len > CONFIG_EVS_ENV_MAX_BYTES ||
+    if (hub == NULL || meta == NULL || (payload == NULL && len > 0) || meta->kind < EVS_MSG_EVENT ||
+        meta->kind > EVS_MSG_ISSUE_COUNT || meta->env_len > CONFIG_EVS_ENV_MAX_BYTES ||
         (meta->kind == EVS_MSG_EVENT &&
          (meta->event_id <= 0 || (unsigned)meta->level >= EVS_LEVEL_COUNT))) {
         return EVS_ERR_INVALID_ARG;
@@ -563,8 +562,7 @@ static void take_drop(evs_sub_t *sub, evs_hub_drop_t *drop)
     *drop = sub->pend;
     memset(&sub->pend, 0, sizeof(sub->pend));
     atomic_store_explicit(&sub->n_dropped,
-                          atomic_load_explicit(&sub->n_dropped, memory_order_relaxed) +
-                              drop->count,
+                          atomic_load_explicit(&sub->n_dropped, memory_order_relaxed) + drop->count,
                           memory_order_relaxed);
     atomic_store_explicit(&sub->n_notices,
                           atomic_load_explicit(&sub->n_notices, memory_order_relaxed) + 1,

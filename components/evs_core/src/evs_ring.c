@@ -113,9 +113,9 @@ size_t evs_ring_mem_size(uint32_t slots, uint32_t slot_size)
 
 evs_err_t evs_ring_init(evs_ring_t *r, void *mem, uint32_t slots, uint32_t slot_size)
 {
-    if (r == NULL || mem == NULL || slots < 2 || (slots & (slots - 1)) != 0 ||
-        slot_size % 8 != 0 || slot_size <= EVS_RING_HDR_BYTES ||
-        evs_ring_mem_size(slots, slot_size) == 0 || ((uintptr_t)mem & 7u) != 0) {
+    if (r == NULL || mem == NULL || slots < 2 || (slots & (slots - 1)) != 0 || slot_size % 8 != 0 ||
+        slot_size <= EVS_RING_HDR_BYTES || evs_ring_mem_size(slots, slot_size) == 0 ||
+        ((uintptr_t)mem & 7u) != 0) {
         return EVS_ERR_INVALID_ARG;
     }
     memset(mem, 0, evs_ring_mem_size(slots, slot_size));
@@ -235,8 +235,7 @@ evs_err_t evs_ring_read(const evs_ring_t *r, uint64_t seq, evs_msg_meta_t *meta,
 }
 
 evs_err_t evs_ring_read_if(const evs_ring_t *r, uint64_t seq, evs_msg_meta_t *meta, int64_t *mark,
-                           evs_ring_accept_fn accept, void *ctx, void *buf, size_t cap,
-                           size_t *len)
+                           evs_ring_accept_fn accept, void *ctx, void *buf, size_t cap, size_t *len)
 {
     return ring_get(r, seq, meta, mark, accept, ctx, buf, cap, len);
 }
