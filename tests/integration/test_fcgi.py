@@ -31,6 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TEMPLATES = os.path.join(os.path.dirname(HERE), "fcgi")
 SLOW = 6.0 if os.environ.get("EVS_TEST_SLOW") else 1.0
 LATENCY_BOUND = 0.100 * SLOW
+SEND_TIMEOUT_MS = 1500  # a stream that takes nothing for this long is closed
 KEEPALIVE_S = 2  # the daemons here send a keep-alive comment every 2 s (lighttpd needs a write
                  # to notice a client that left)
 
@@ -134,7 +135,7 @@ class Ctx:
         self.sock = os.path.join(self.tmp, "evs.sock")
         cfg = os.path.join(self.tmp, "evstreamd.conf")
         with open(cfg, "w") as f:
-            f.write(f"keepalive_s = {KEEPALIVE_S}\n")
+            f.write(f"keepalive_s = {KEEPALIVE_S}\nsend_timeout_ms = {SEND_TIMEOUT_MS}\n")
         args = ["--config", cfg, "--fastcgi", self.sock]
         if Front.PREFIX[kind]:
             args += ["--fastcgi-prefix", Front.PREFIX[kind]]
@@ -515,6 +516,61 @@ def _raw_exchange(path, data, half_close=True, timeout=10):
         s.close()
 
 
+def test_websocket_upgrade_is_served_as_sse(c):
+    """No WebSocket over FastCGI: an upgrade request to a stream gets SSE, never a 101."""
+    p = c.project()
+    s = c.sse(p["id"], p["dashboard_token"], headers={
+        "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+    try:
+        assert s.status == 200, (s.status, s.body)
+        assert s.headers["content-type"].startswith("text/event-stream"), s.headers
+        assert s.next(["connected"])["project_id"] == p["id"]
+    finally:
+        s.close()
+
+
+def test_stuck_front_times_out(c):
+    """A front that stops reading (here a raw FastCGI peer on the socket) is closed after the
+    send timeout and its stream released, while other streams keep flowing."""
+    p = c.project()
+    wait_until(lambda: c.gauge() == 0, 3 * KEEPALIVE_S + 5 * SLOW, "earlier streams released")
+    timed_out0 = c.d.metrics().get("evs_streams_timed_out_total", 0)
+    tok = urllib.parse.quote(p["dashboard_token"])
+    req = _raw_request({"REQUEST_METHOD": "GET", "HTTP_ACCEPT": "text/event-stream",
+                        "REQUEST_URI": c.front.prefix + f"/stream/projects/{p['id']}?token={tok}"})
+    stuck = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stuck.connect(c.sock)
+    stuck.sendall(req)
+    healthy = c.sse(p["id"], p["dashboard_token"])
+    try:
+        healthy.next(["connected"])
+        wait_until(lambda: c.gauge() == 2, 5, "both streams open")
+        pad = "x" * 1500
+        last = None
+        for i in range(4):  # ~600 messages of ~1.7 kB: far more than the socket buffers hold
+            r = c.req("POST", "/api/v1/events",
+                      [ev(f"flood {i}.{j} {pad}") for j in range(100)], key=p["ingest_key"])
+            assert r[0] == 202, r
+            last = r[2]["results"][-1]["event_id"]
+        while True:  # the reading client gets everything (or exact dropped notices)
+            m = healthy.next(["event", "dropped"], timeout=10)
+            if m["type"] == "event" and m["id"] == last or \
+                    m["type"] == "dropped" and m["last_id"] >= last:
+                break
+        t0 = time.monotonic()
+        wait_until(lambda: c.gauge() == 1, SEND_TIMEOUT_MS / 1000 + 3 * KEEPALIVE_S + 5 * SLOW,
+                   "the stuck stream released")
+        took = time.monotonic() - t0
+        assert c.d.metrics().get("evs_streams_timed_out_total", 0) >= timed_out0 + 1
+        print(f"  {c.front.kind}: stuck FastCGI peer released {took:.2f}s after the flood",
+              flush=True)
+    finally:
+        healthy.close()
+        stuck.close()
+
+
 def test_garbage_records_never_crash(c):
     prefix = c.front.prefix
     good = _raw_request({"REQUEST_METHOD": "GET", "REQUEST_URI": prefix + "/healthz"})
@@ -567,6 +623,7 @@ def test_garbage_records_never_crash(c):
 TESTS = [test_rest_through_front, test_sse_latency_through_front, test_sse_filters_through_front,
          test_sse_resume_through_front, test_disconnect_releases_stream,
          test_stream_cap_keeps_rest_threads, test_front_killed_and_restarted,
+         test_websocket_upgrade_is_served_as_sse, test_stuck_front_times_out,
          test_garbage_records_never_crash]
 
 
