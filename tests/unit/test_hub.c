@@ -450,6 +450,44 @@ static void test_hub_lapped_reader_without_gap_fn_reports_what_ring_knew(void **
     lapped_case(false);
 }
 
+/* A lapped reader with nothing left to read for it still gets its exact drop report (with
+ * EVS_ERR_AGAIN); the gap is bounded by slots of another project. */
+static void test_hub_lapped_gap_reported_with_again_when_nothing_follows(void **state)
+{
+    (void)state;
+    evs_hub_config_t c = small_cfg(); /* 16 slots, backlog 8 */
+    c.gap_fn = fake_gap;
+    c.gap_ctx = s_store;
+    evs_hub_t *hub = open_hub(c);
+    evs_sub_t *sub, *other;
+    assert_int_equal(evs_hub_subscribe(hub, 1, NULL, &sub), EVS_OK);
+    assert_int_equal(evs_hub_subscribe(hub, 2, NULL, &other), EVS_OK);
+    for (int64_t id = 1; id <= 30; id++) {
+        pub_event(hub, 1, id, EVS_LEVEL_ERROR, "p");
+    }
+    for (int64_t id = 31; id <= 60; id++) { /* the ring now holds only project 2 */
+        pub_event(hub, 2, id, EVS_LEVEL_ERROR, "p");
+    }
+    got_t g = rd(sub);
+    assert_int_equal(g.rc, EVS_ERR_AGAIN);
+    assert_int_equal(g.drop.count, 30);
+    assert_int_equal(g.drop.first_id, 1);
+    assert_int_equal(g.drop.last_id, 30);
+    g = rd(sub);
+    assert_int_equal(g.rc, EVS_ERR_AGAIN);
+    assert_int_equal(g.drop.count, 0); /* reported once */
+    assert_false(g.drop.others_skipped);
+    pub_event(hub, 1, 61, EVS_LEVEL_ERROR, "p");
+    expect_event(sub, 61);
+    evs_hub_stats_t st;
+    evs_hub_get_stats(hub, &st);
+    assert_int_equal(st.drop_notices, 1);
+    assert_int_equal(st.dropped, 30);
+    evs_hub_unsubscribe(sub);
+    evs_hub_unsubscribe(other);
+    evs_hub_close(hub);
+}
+
 static void test_hub_floor_excludes_delivery_and_drop_count(void **state)
 {
     (void)state;
@@ -703,6 +741,7 @@ int main(void)
         cmocka_unit_test(test_hub_backlog_exceeded_skips_and_reports_exact_drop),
         cmocka_unit_test(test_hub_lapped_reader_reports_exact_drop_through_gap_fn),
         cmocka_unit_test(test_hub_lapped_reader_without_gap_fn_reports_what_ring_knew),
+        cmocka_unit_test(test_hub_lapped_gap_reported_with_again_when_nothing_follows),
         cmocka_unit_test(test_hub_floor_excludes_delivery_and_drop_count),
         cmocka_unit_test(test_hub_table_full_returns_full),
         cmocka_unit_test(test_hub_armed_wakes_only_on_matching_or_issue),

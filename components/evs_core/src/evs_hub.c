@@ -67,6 +67,7 @@ struct evs_hub {
     uint64_t published;
     uint64_t wakeups;
     uint32_t nsubs, subs_hwm, nrooms;
+    uint32_t rooms_end; /* rooms at and after this index are free: publish scans less */
     uint64_t gone_delivered, gone_dropped, gone_notices, gone_lag_hwm; /* unsubscribed */
 };
 
@@ -181,7 +182,7 @@ void evs_hub_shutdown(evs_hub_t *hub)
 /* Under lock. */
 static int32_t room_find(const evs_hub_t *hub, uint32_t project_id)
 {
-    for (uint32_t i = 0; i < hub->cfg.max_rooms; i++) {
+    for (uint32_t i = 0; i < hub->rooms_end; i++) {
         if (hub->rooms[i].nsubs > 0 && hub->rooms[i].project_id == project_id) {
             return (int32_t)i;
         }
@@ -271,6 +272,9 @@ evs_err_t evs_hub_subscribe(evs_hub_t *hub, uint32_t project_id, const evs_filte
                 hub->rooms[i].project_id = project_id;
                 hub->rooms[i].first = -1;
                 hub->nrooms++;
+                if (i >= hub->rooms_end) {
+                    hub->rooms_end = i + 1;
+                }
                 break;
             }
         }
@@ -337,6 +341,9 @@ void evs_hub_unsubscribe(evs_sub_t *sub)
     }
     if (--room->nsubs == 0) {
         hub->nrooms--;
+        while (hub->rooms_end > 0 && hub->rooms[hub->rooms_end - 1].nsubs == 0) {
+            hub->rooms_end--;
+        }
     }
     hub->nsubs--;
     hub->gone_delivered += atomic_load_explicit(&sub->n_delivered, memory_order_relaxed);
