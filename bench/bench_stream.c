@@ -33,10 +33,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_SUBS 128
-#define RBUF (256 * 1024)
+#define MAX_SUBS    128
+#define RBUF        (256 * 1024)
 #define MAX_SAMPLES (8u * 1024u * 1024u)
-#define POSTERS 2
+#define POSTERS     2
 
 static int s_port;
 static pid_t s_pid;
@@ -246,8 +246,7 @@ static void on_payload(const char *p, size_t n)
     if (n > 16 && memcmp(p, "{\"type\":\"dropped", 16) == 0) {
         const char *c = memmem(p, n, "\"count\":", 8);
         if (c != NULL) {
-            atomic_fetch_add_explicit(&s_dropped, strtoull(c + 8, NULL, 10),
-                                      memory_order_relaxed);
+            atomic_fetch_add_explicit(&s_dropped, strtoull(c + 8, NULL, 10), memory_order_relaxed);
         }
         return;
     }
@@ -540,15 +539,13 @@ int main(int argc, char **argv)
             base_cpu = r.cpu_us_per_event;
         }
         /* The daemon's CPU less what ingest alone costs per event (the baseline phase). */
-        double stream_cpu = r.delivered ? (r.cpu_us_per_event - base_cpu) * r.posted_per_s /
-                                              r.delivered_per_s
-                                        : 0;
+        double stream_cpu =
+            r.delivered ? (r.cpu_us_per_event - base_cpu) * r.posted_per_s / r.delivered_per_s : 0;
         printf("| %s | %s | %.0f | %.0f | %.3f | %.3f | %.3f | %.2f | %.2f | %.2f (%+.2f) | %.4f | "
                "%.0f | %ld |\n",
-               plan[i].name, plan[i].rate > 0 ? "1000/s" : "max", r.posted_per_s,
-               r.delivered_per_s, r.p50_ms, r.p99_ms, r.max_ms, r.cpu_us_per_msg, stream_cpu,
-               r.allocs_per_event, r.allocs_per_event - base_allocs, r.io_allocs_per_msg,
-               r.dropped, r.rss_kb);
+               plan[i].name, plan[i].rate > 0 ? "1000/s" : "max", r.posted_per_s, r.delivered_per_s,
+               r.p50_ms, r.p99_ms, r.max_ms, r.cpu_us_per_msg, stream_cpu, r.allocs_per_event,
+               r.allocs_per_event - base_allocs, r.io_allocs_per_msg, r.dropped, r.rss_kb);
         fflush(stdout);
     }
     printf("\nevstreamd RSS idle: %ld KiB; ingest alone: %.1f us of daemon CPU per event\n",

@@ -42,7 +42,7 @@ __attribute__((constructor)) static void evs_bench_malloc_init(void)
     close(fd);
 }
 
-static _Thread_local int t_is_io;  /* 0 unknown, 1 the stream I/O thread, 2 another */
+static _Thread_local int t_is_io; /* 0 unknown, 1 the stream I/O thread, 2 another */
 static _Thread_local unsigned t_calls;
 
 static void count(void)

@@ -109,12 +109,12 @@ void evs_stream_close(evs_stream_t *s);
 
 /* ---- WebSocket frames (pure functions, RFC 6455) --------------------------------------- */
 
-#define EVS_WS_OP_CONT 0x0
-#define EVS_WS_OP_TEXT 0x1
+#define EVS_WS_OP_CONT   0x0
+#define EVS_WS_OP_TEXT   0x1
 #define EVS_WS_OP_BINARY 0x2
-#define EVS_WS_OP_CLOSE 0x8
-#define EVS_WS_OP_PING 0x9
-#define EVS_WS_OP_PONG 0xA
+#define EVS_WS_OP_CLOSE  0x8
+#define EVS_WS_OP_PING   0x9
+#define EVS_WS_OP_PONG   0xA
 
 /** Largest server frame header evs_stream_ws_header() writes. */
 #define EVS_WS_HEADER_MAX 10
@@ -137,8 +137,8 @@ typedef struct evs_ws_frame {
  *         data frame that is fragmented), EVS_ERR_INVALID (reserved bits, unknown opcode,
  *         unmasked client frame, control frame fragmented or over 125 bytes).
  */
-evs_err_t evs_stream_ws_parse(const uint8_t *buf, size_t len, size_t max_payload,
-                              bool require_mask, evs_ws_frame_t *f);
+evs_err_t evs_stream_ws_parse(const uint8_t *buf, size_t len, size_t max_payload, bool require_mask,
+                              evs_ws_frame_t *f);
 /** XOR @p len bytes with the 4-byte mask in place (mask offset 0 at @p data). */
 void evs_stream_ws_unmask(uint8_t *data, size_t len, const uint8_t mask[4]);
 /** Write a final, unmasked server frame header for a @p len byte payload. @return its size. */

@@ -45,11 +45,11 @@
 #define EVS__RBUF_SIZE (CONFIG_EVS_WS_FRAME_MAX + 14)
 
 /* Close codes (RFC 6455 7.4.1). */
-#define EVS__WS_NORMAL 1000
-#define EVS__WS_GOING_AWAY 1001
-#define EVS__WS_PROTOCOL 1002
+#define EVS__WS_NORMAL      1000
+#define EVS__WS_GOING_AWAY  1001
+#define EVS__WS_PROTOCOL    1002
 #define EVS__WS_UNSUPPORTED 1003
-#define EVS__WS_TOO_BIG 1009
+#define EVS__WS_TOO_BIG     1009
 
 /*
  * One table entry per stream. Owned by the thread serving the stream from evs_stream_open()
@@ -91,9 +91,9 @@ struct evs_stream {
 
     /* Served by the shared I/O thread (live phase) instead of its own worker: see io_main. */
     bool io_mode;
-    bool io_done;      /**< set by the I/O thread under s_io.mu when it let the stream go */
-    bool want_read;    /**< the socket may hold more input (edge-triggered epoll) */
-    bool out_armed;    /**< EPOLLOUT is registered (output pending on a full socket) */
+    bool io_done;       /**< set by the I/O thread under s_io.mu when it let the stream go */
+    bool want_read;     /**< the socket may hold more input (edge-triggered epoll) */
+    bool out_armed;     /**< EPOLLOUT is registered (output pending on a full socket) */
     uint32_t io_events; /**< epoll events seen since the last service */
 
     /* replay state */
@@ -201,7 +201,8 @@ static bool has_token(const char *list, const char *tok)
 bool evs_stream_wants_sse(const evs_req_t *req)
 {
     char v[16];
-    if (req->query != NULL && evs_api_query_get(req->query, "transport", 0, v, sizeof(v)) == EVS_OK &&
+    if (req->query != NULL &&
+        evs_api_query_get(req->query, "transport", 0, v, sizeof(v)) == EVS_OK &&
         strcmp(v, "sse") == 0) {
         return true;
     }
@@ -215,8 +216,8 @@ static evs_err_t refuse(evs_stream_refusal_t *r, int status, evs_err_t err, cons
     r->status = status;
     r->len = evs_json_encode_error(r->body, sizeof(r->body), msg, code);
     if (r->len == 0) {
-        r->len = (size_t)snprintf(r->body, sizeof(r->body), "{\"error\":\"refused\",\"code\":\"%s\"}",
-                                  code);
+        r->len = (size_t)snprintf(r->body, sizeof(r->body),
+                                  "{\"error\":\"refused\",\"code\":\"%s\"}", code);
     }
     return err;
 }
@@ -388,7 +389,8 @@ evs_err_t evs_stream_open(evs_api_t *api, const evs_req_t *req, evs_transport_t 
     s->io = NULL;
     s->fd = -1;
     s->send_timeout_ms = cfg->send_timeout_ms ? cfg->send_timeout_ms : CONFIG_EVS_SEND_TIMEOUT_MS;
-    s->keepalive_ms = (uint64_t)(cfg->keepalive_s ? cfg->keepalive_s : CONFIG_EVS_KEEPALIVE_S) * 1000;
+    s->keepalive_ms =
+        (uint64_t)(cfg->keepalive_s ? cfg->keepalive_s : CONFIG_EVS_KEEPALIVE_S) * 1000;
     s->replay_max = cfg->replay_max ? cfg->replay_max : CONFIG_EVS_REPLAY_MAX;
     s->payload_max = evs_hub_slot_payload_max(CONFIG_EVS_RING_SLOT_SIZE);
     s->wpos = s->wlen = 0;
@@ -580,10 +582,12 @@ static void put_frame(evs_stream_t *s, uint8_t ws_opcode, const char *sse_type, 
         h = (size_t)(p - dst);
         memmove(p, src, len);
         /* JSON never needs a raw line break; one would end the SSE data line early. */
-        for (char *q = memchr(p, '\n', len); q != NULL; q = memchr(q, '\n', len - (size_t)(q - p))) {
+        for (char *q = memchr(p, '\n', len); q != NULL;
+             q = memchr(q, '\n', len - (size_t)(q - p))) {
             *q = ' ';
         }
-        for (char *q = memchr(p, '\r', len); q != NULL; q = memchr(q, '\r', len - (size_t)(q - p))) {
+        for (char *q = memchr(p, '\r', len); q != NULL;
+             q = memchr(q, '\r', len - (size_t)(q - p))) {
             *q = ' ';
         }
         p[len] = '\n';
@@ -720,8 +724,8 @@ static void replay_row(void *ctx, int64_t event_id, int64_t issue_id, const char
         return;
     }
     char *p = s->wbuf + s->wlen + EVS__PREFIX_MAX;
-    size_t n = evs_json_encode_event_msg(p, wfree(s) - EVS__PREFIX_MAX - EVS__TRAILER_MAX,
-                                         event_id, issue_id, json, json_len);
+    size_t n = evs_json_encode_event_msg(p, wfree(s) - EVS__PREFIX_MAX - EVS__TRAILER_MAX, event_id,
+                                         issue_id, json, json_len);
     if (n > 0) {
         put_frame(s, EVS_WS_OP_TEXT, "event", event_id, p, n);
     }
@@ -788,8 +792,8 @@ static void ws_frames(evs_stream_t *s)
             }
         }
         evs_ws_frame_t f;
-        evs_err_t rc = evs_stream_ws_parse(s->rbuf + off, s->rlen - off, CONFIG_EVS_WS_FRAME_MAX,
-                                           true, &f);
+        evs_err_t rc =
+            evs_stream_ws_parse(s->rbuf + off, s->rlen - off, CONFIG_EVS_WS_FRAME_MAX, true, &f);
         if (rc == EVS_ERR_AGAIN) {
             break;
         }
@@ -876,8 +880,8 @@ static void on_readable(evs_stream_t *s)
 static bool drain_hub(evs_stream_t *s)
 {
     /* In I/O-thread mode one notice's room stays free for the client's frames (ws_frames). */
-    size_t need = EVS__HEADROOM + s->payload_max + EVS__TRAILER_MAX +
-                  (s->io_mode ? notice_room() : 0);
+    size_t need =
+        EVS__HEADROOM + s->payload_max + EVS__TRAILER_MAX + (s->io_mode ? notice_room() : 0);
     for (;;) {
         if (s->done) {
             return false;

@@ -7,8 +7,8 @@
 #include <string.h>
 #include "evs_stream.h"
 
-evs_err_t evs_stream_ws_parse(const uint8_t *buf, size_t len, size_t max_payload,
-                              bool require_mask, evs_ws_frame_t *f)
+evs_err_t evs_stream_ws_parse(const uint8_t *buf, size_t len, size_t max_payload, bool require_mask,
+                              evs_ws_frame_t *f)
 {
     memset(f, 0, sizeof(*f));
     if (len < 2) {

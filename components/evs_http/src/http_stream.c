@@ -50,8 +50,8 @@ static bool build_req(const struct mg_connection *conn, evs_req_t *req, char *pa
     return true;
 }
 
-static void send_json(struct mg_connection *conn, int status, const char *reason,
-                      const char *body, size_t len, const char *extra)
+static void send_json(struct mg_connection *conn, int status, const char *reason, const char *body,
+                      size_t len, const char *extra)
 {
     mg_printf(conn,
               "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
@@ -195,8 +195,7 @@ static int ws_connect(const struct mg_connection *cconn, void *cbdata)
     int fd = find_fd(cconn);
     if (fd < 0) {
         evs_stream_close(s);
-        send_error(conn, 500, "stream socket not found (TLS listeners cannot stream)",
-                   "internal");
+        send_error(conn, 500, "stream socket not found (TLS listeners cannot stream)", "internal");
         return 1;
     }
     evs_stream_bind_fd(s, fd);
@@ -271,12 +270,12 @@ static int sse_handler(struct mg_connection *conn, void *cbdata)
     int fd = find_fd(conn);
     if (fd < 0) {
         evs_stream_close(s);
-        send_error(conn, 500, "stream socket not found (TLS listeners cannot stream)",
-                   "internal");
+        send_error(conn, 500, "stream socket not found (TLS listeners cannot stream)", "internal");
         return 500;
     }
-    mg_printf(conn, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                    "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\nConnection: close\r\n\r\n");
+    mg_printf(conn,
+              "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+              "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\nConnection: close\r\n\r\n");
     evs_stream_bind_fd(s, fd);
     (void)evs_stream_run(s);
     evs_stream_close(s);
