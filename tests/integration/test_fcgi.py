@@ -317,6 +317,36 @@ def test_rest_through_front(c):
     assert st == 200 and hdrs["content-type"].startswith("text/html"), (st, hdrs)
 
 
+def test_concurrent_rest_through_front(c):
+    """Parallel ingests through the front spread over the responder threads: every one is
+    acknowledged once, with its own event id, and all are stored."""
+    p = c.project()
+    results, errors = [], []
+    lock = threading.Lock()
+
+    def worker(k):
+        try:
+            for j in range(10):
+                st, _, body = c.req("POST", "/api/v1/events", ev(f"parallel {k}.{j}"),
+                                    key=p["ingest_key"])
+                with lock:
+                    results.append((st, body.get("event_id") if isinstance(body, dict) else None))
+        except Exception as e:  # noqa: BLE001 - reported below
+            with lock:
+                errors.append(repr(e))
+    ts = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    assert not errors, errors
+    assert len(results) == 80 and all(st == 202 for st, _ in results), results
+    ids = [i for _, i in results]
+    assert len(set(ids)) == 80, ids
+    stored = c.d.all_events(p["id"], p["dashboard_token"])
+    assert sorted(e["id"] for e in stored) == sorted(ids)
+
+
 def test_sse_latency_through_front(c):
     p = c.project()
     s = c.sse(p["id"], p["dashboard_token"])
@@ -620,7 +650,8 @@ def test_garbage_records_never_crash(c):
     assert c.d.proc.poll() is None
 
 
-TESTS = [test_rest_through_front, test_sse_latency_through_front, test_sse_filters_through_front,
+TESTS = [test_rest_through_front, test_concurrent_rest_through_front,
+         test_sse_latency_through_front, test_sse_filters_through_front,
          test_sse_resume_through_front, test_disconnect_releases_stream,
          test_stream_cap_keeps_rest_threads, test_front_killed_and_restarted,
          test_websocket_upgrade_is_served_as_sse, test_stuck_front_times_out,
