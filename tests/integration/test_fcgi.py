@@ -696,7 +696,23 @@ def main():
                     if c.front.proc is None or c.front.proc.poll() is not None:
                         c.front.start()
             assert c.d.proc.poll() is None, "evstreamd exited"
+            # SIGTERM with a stream open through the front and a silent peer on the socket:
+            # the responder's own shutdown ends both at once
+            p = c.project()
+            s = c.sse(p["id"], p["dashboard_token"])
+            s.next(["connected"])
+            silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            silent.connect(c.sock)
+            t0 = time.monotonic()
             rc = c.d.stop()
+            took = time.monotonic() - t0
+            silent.close()
+            s.close()
+            print(f"  {kind}: evstreamd stopped in {took:.2f}s with a stream and a silent peer",
+                  flush=True)
+            if took > 5 * SLOW:
+                failed += 1
+                print(f"FAIL {kind}: SIGTERM took {took:.2f}s")
             if rc != 0:
                 failed += 1
                 print(f"FAIL {kind}: evstreamd exit code {rc} after SIGTERM\n{c.d.log_text()}")
