@@ -3,7 +3,6 @@
 WebSocket opener that can shrink the client's receive buffer, small event and timing helpers.
 Python standard library only, on top of evs_harness.
 """
-import hashlib
 import json
 import os
 import socket
@@ -13,18 +12,6 @@ import urllib.parse
 
 import evs_harness
 from evs_harness import WsClient, WsClosed  # noqa: F401  (re-exported for the suites)
-
-# Work-around while evs_harness.WsClient checks Sec-WebSocket-Accept against a mistyped GUID
-# (RFC 6455's is 258EAFA5-E914-47DA-95CA-C5AB0DC85B11): hash with the right one. Inert once the
-# harness is fixed.
-with open(evs_harness.__file__) as _f:
-    if "C5AB0DC11B65" in _f.read():
-        class _Sha1Fix:
-            @staticmethod
-            def sha1(b):
-                return hashlib.sha1(b.replace(b"C5AB0DC11B65", b"C5AB0DC85B11"))
-
-        evs_harness.hashlib = _Sha1Fix
 
 # Under ASan / TSan (EVS_TEST_SLOW set by tests/stream.cmake) everything is a few times slower:
 # latency thresholds are multiplied by this factor.
