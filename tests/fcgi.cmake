@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
-# FastCGI responder (components/evs_fcgi): unit.fcgi_proto, unit.fcgi_pool, and the integration tests with the
-# real fronts (Debian's lighttpd and nginx) driven by tests/integration/test_fcgi.py.
+# FastCGI responder (components/evs_fcgi): unit.fcgi_proto, unit.fcgi_pool, and the integration
+# tests with the real fronts (Debian's lighttpd and nginx) driven by tests/integration/test_fcgi.py.
 if(TARGET evs_fcgi_proto)
     add_executable(test_fcgi_proto ${CMAKE_CURRENT_SOURCE_DIR}/fcgi/test_fcgi_proto.c)
     target_link_libraries(test_fcgi_proto PRIVATE evs_fcgi_proto cmocka)
@@ -16,24 +16,20 @@ endif()
 
 # integration.fcgi_lighttpd / integration.fcgi_nginx: evstreamd --fastcgi behind each front
 # (tests/integration/test_fcgi.py renders tests/fcgi/<front>.conf.in, the configurations
-# docs/deployment.md shows). Registered once evstreamd has the --fastcgi flag.
+# docs/deployment.md shows); registered for each front installed (scripts/install-deps.sh).
 if(NOT EVS_CORE_ONLY AND TARGET evstreamd AND TARGET evs_fcgi)
-    file(READ ${CMAKE_SOURCE_DIR}/main/evstreamd.c _evs_main_src)
-    string(FIND "${_evs_main_src}" "--fastcgi" _evs_has_fcgi_flag)
-    if(NOT _evs_has_fcgi_flag EQUAL -1)
-        if(EVS_SANITIZE STREQUAL "")
-            set(_evs_fcgi_env "EVSTREAMD=$<TARGET_FILE:evstreamd>")
-        else()
-            set(_evs_fcgi_env "EVSTREAMD=$<TARGET_FILE:evstreamd>;EVS_TEST_SLOW=1")
-        endif()
-        foreach(front lighttpd nginx)
-            if(EXISTS /usr/sbin/${front})
-                add_test(NAME integration.fcgi_${front}
-                         COMMAND ${EVS_PYTHON} ${CMAKE_SOURCE_DIR}/tests/integration/test_fcgi.py
-                                 $<TARGET_FILE:evstreamd> ${front})
-                set_tests_properties(integration.fcgi_${front} PROPERTIES LABELS integration
-                                     TIMEOUT 180 ENVIRONMENT "${_evs_fcgi_env}")
-            endif()
-        endforeach()
+    if(EVS_SANITIZE STREQUAL "")
+        set(_evs_fcgi_env "EVSTREAMD=$<TARGET_FILE:evstreamd>")
+    else()
+        set(_evs_fcgi_env "EVSTREAMD=$<TARGET_FILE:evstreamd>;EVS_TEST_SLOW=1")
     endif()
+    foreach(front lighttpd nginx)
+        if(EXISTS /usr/sbin/${front})
+            add_test(NAME integration.fcgi_${front}
+                     COMMAND ${EVS_PYTHON} ${CMAKE_SOURCE_DIR}/tests/integration/test_fcgi.py
+                             $<TARGET_FILE:evstreamd> ${front})
+            set_tests_properties(integration.fcgi_${front} PROPERTIES LABELS integration
+                                 TIMEOUT 180 ENVIRONMENT "${_evs_fcgi_env}")
+        endif()
+    endforeach()
 endif()
