@@ -119,6 +119,15 @@ def test_oversize_body_413_before_reading():
     assert st == 413, (st, body)
     assert json_error(body)["code"] == "too_large"
     assert time.monotonic() - t0 < 3
+    # the checks before the body still come first: unknown route, wrong method, no key
+    for line, key, want in (("POST /api/v1/nothing", P["ingest_key"], 404),
+                            ("PUT /api/v1/events", P["ingest_key"], 405),
+                            ("POST /api/v1/events", "evi_wrong", 401)):
+        st, hdrs, body = raw((f"{line} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                              f"Authorization: Bearer {key}\r\nContent-Length: {size}\r\n\r\n"
+                              ).encode())
+        assert st == want, (line, st, body)
+        json_error(body)
     # chunked upload over the limit
     chunk = b"x" * 65536
     data = (f"POST /api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"

@@ -194,6 +194,14 @@ void evs_api_handle(evs_api_t *api, const evs_req_t *req, const char *body, size
                     evs_resp_t *resp);
 
 /**
+ * @brief The checks that come before the body, for a transport that will refuse the body
+ *        (413, over CONFIG_EVS_HTTP_MAX_BODY) without reading it: unknown route 404, wrong
+ *        method 405, missing or unknown key 401, in that order.
+ * @return true when none applies (the transport then answers 413); false with @p resp filled.
+ */
+bool evs_api_precheck(evs_api_t *api, const evs_req_t *req, evs_resp_t *resp);
+
+/**
  * @brief Ingest a body (one event object or an array) for @p project_id and wait for the
  *        commit: the same semantics and response as POST /api/v1/events (202/207/400/413/503),
  *        used by WS /ingest, whose reply frame is the response body.

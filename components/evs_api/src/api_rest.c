@@ -988,3 +988,65 @@ void evs_api_handle(evs_api_t *api, const evs_req_t *req, const char *body, size
     }
     evs_resp_error(r, 404, "not_found", "no such route");
 }
+
+/* The allowed method of a known route ("GET", "POST", "GET, POST"), or NULL: no such route.
+ * *auth tells whether the route needs a key. Mirrors evs_api_handle()'s routing. */
+static const char *route_methods(const route_t *rt, bool *auth)
+{
+    static const char *const actions[] = {"resolve", "archive", "unresolve", "discard"};
+    *auth = true;
+    if (rt->n == 1 && (seg_is(rt, 0, "healthz") || seg_is(rt, 0, "metrics"))) {
+        *auth = false;
+        return "GET";
+    }
+    if (rt->too_deep || rt->n < 3 || !seg_is(rt, 0, "api") || !seg_is(rt, 1, "v1")) {
+        return NULL;
+    }
+    if (rt->n == 3) {
+        return seg_is(rt, 2, "events") ? "POST" : seg_is(rt, 2, "projects") ? "GET, POST" : NULL;
+    }
+    if (seg_is(rt, 2, "projects")) {
+        return (rt->n == 4 || (rt->n == 5 && (seg_is(rt, 4, "events") || seg_is(rt, 4, "issues"))))
+                   ? "GET"
+                   : NULL;
+    }
+    if (seg_is(rt, 2, "issues")) {
+        if (rt->n == 4) {
+            return "GET";
+        }
+        for (size_t i = 0; rt->n == 5 && i < sizeof(actions) / sizeof(actions[0]); i++) {
+            if (seg_is(rt, 4, actions[i])) {
+                return "POST";
+            }
+        }
+    }
+    return NULL;
+}
+
+bool evs_api_precheck(evs_api_t *api, const evs_req_t *req, evs_resp_t *r)
+{
+    route_t rt;
+    split_path(req->path ? req->path : "/", &rt);
+    bool auth = false;
+    const char *allow = route_methods(&rt, &auth);
+    if (!allow) {
+        evs_resp_error(r, 404, "not_found", "no such route");
+        return false;
+    }
+    bool allowed = false;
+    for (const char *a = allow; req->method && *a;) {
+        size_t n = strcspn(a, ",");
+        allowed |= strlen(req->method) == n && strncmp(a, req->method, n) == 0;
+        a += n;
+        a += strspn(a, ", ");
+    }
+    if (!allowed) {
+        not_allowed(r, allow);
+        return false;
+    }
+    evs_principal_t p;
+    if (auth && !authenticate(api, req, &p, r)) {
+        return false;
+    }
+    return true;
+}

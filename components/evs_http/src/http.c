@@ -251,8 +251,27 @@ static int on_request(struct mg_connection *c, void *cbdata)
         return 200;
     }
 #endif
+    evs_req_t req = {
+        .method = ri->request_method,
+        .path = path,
+        .query = ri->query_string,
+        .header = req_header,
+        .io = c,
+    };
     long long cl = ri->content_length;
     if (cl > CONFIG_EVS_HTTP_MAX_BODY) {
+        /* 404 / 405 / 401 still come first; the body is never read */
+        evs_resp_t pre;
+        evs_resp_init(&pre);
+        if (!evs_api_precheck(m->api, &req, &pre)) {
+            if (!pre.oom) {
+                send_resp(c, &pre, true);
+            }
+            int st = pre.status;
+            evs_resp_free(&pre);
+            return st;
+        }
+        evs_resp_free(&pre);
         char msg[96];
         snprintf(msg, sizeof(msg), "request body over %d bytes", CONFIG_EVS_HTTP_MAX_BODY);
         send_error(c, 413, "too_large", msg, true);
@@ -305,13 +324,6 @@ static int on_request(struct mg_connection *c, void *cbdata)
         }
         body[len] = '\0';
     }
-    evs_req_t req = {
-        .method = ri->request_method,
-        .path = path,
-        .query = ri->query_string,
-        .header = req_header,
-        .io = c,
-    };
     evs_resp_t resp;
     evs_resp_init(&resp);
     evs_api_handle(m->api, &req, body, len, &resp);
