@@ -13,7 +13,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from evs_harness import Daemon, binary_from_argv, run_tests  # noqa: E402
+from evs_harness import Daemon, WsClient, binary_from_argv, run_tests  # noqa: E402
 
 BIN = binary_from_argv()
 
@@ -90,8 +90,9 @@ def test_config_file_and_command_line_override():
             c.request("GET", "/api/v1/projects",
                       headers={"Authorization": "Bearer cfg-admin-token"})
             r = c.getresponse()
-            assert r.status == 200, r.status
+            r.read()
             c.close()
+            assert r.status == 200, r.status
         finally:
             rc, _, _ = finish(p)
         assert rc == 0
@@ -131,6 +132,7 @@ def test_first_run_demo_project_and_curl():
             c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
             c.request("GET", "/api/v1/projects/1/events", headers={"Authorization": "Bearer " + dt})
             body = c.getresponse().read().decode()
+            c.close()
             assert "hello from curl" in body, body
         finally:
             rc, out2, rest = finish(p)
@@ -139,7 +141,27 @@ def test_first_run_demo_project_and_curl():
         assert "printed when it was created" in "".join(err), err
 
 
+def test_no_ws_streams_flag_reaches_the_streams():
+    with Daemon(BIN, extra_args=["--no-ws-streams"]) as d:
+        p = d.create_project()
+        url = f"{d.ws_url}/stream/projects/{p['id']}?token={p['dashboard_token']}"
+        ws = WsClient(url)
+        assert ws.status == 400 and ws.json_body()["code"] == "ws_disabled", (ws.status, ws.body)
+        s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+        s.sendall((f"GET /stream/projects/{p['id']}?token={p['dashboard_token']} HTTP/1.1\r\n"
+                   "Host: x\r\nAccept: text/event-stream\r\n\r\n").encode())
+        head = s.recv(4096)
+        s.close()
+        assert head.startswith(b"HTTP/1.1 200") and b"text/event-stream" in head, head
+    with Daemon(BIN) as d:  # and without the flag, WebSocket streams open
+        p = d.create_project()
+        ws = WsClient(f"{d.ws_url}/stream/projects/{p['id']}?token={p['dashboard_token']}")
+        assert ws.ok and ws.recv_json(10)["type"] == "connected"
+        ws.close()
+
+
 if __name__ == "__main__":
     run_tests([test_help_and_version, test_busy_port_clear_message_nonzero,
                test_unwritable_db_clear_message_nonzero, test_config_file_and_command_line_override,
-               test_startup_report_version_config_budget, test_first_run_demo_project_and_curl])
+               test_startup_report_version_config_budget, test_first_run_demo_project_and_curl,
+               test_no_ws_streams_flag_reaches_the_streams])
