@@ -493,6 +493,13 @@ static int on_log(const struct mg_connection *c, const char *message)
     return 1;
 }
 
+static pthread_once_t s_lib_once = PTHREAD_ONCE_INIT;
+
+static void lib_init(void)
+{
+    mg_init_library(0);
+}
+
 evs_err_t evs_http_start(const evs_http_options_t *opt, struct mg_context **ctx, int *port,
                          char *why, size_t why_cap)
 {
@@ -502,11 +509,7 @@ evs_err_t evs_http_start(const evs_http_options_t *opt, struct mg_context **ctx,
     if (!opt || !ctx || opt->port < 0 || opt->port > 65535) {
         return EVS_ERR_INVALID_ARG;
     }
-    static bool s_lib_init;
-    if (!s_lib_init) {
-        mg_init_library(0);
-        s_lib_init = true;
-    }
+    pthread_once(&s_lib_once, lib_init);
     char ports[80];
     char threads[16];
     char timeout[16];
