@@ -33,6 +33,9 @@ def main():
     a = ap.parse_args()
 
     kconf = kconfiglib.Kconfig(a.kconfig, warn_to_stderr=False)
+    # The edited sdkconfig overrides the board defaults (as in ESP-IDF): not worth a warning.
+    kconf.warn_assign_override = False
+    kconf.warn_assign_redun = False
     for d in a.defaults:
         kconf.load_config(d, replace=False)
     if os.path.exists(a.config):
