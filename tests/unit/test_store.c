@@ -159,6 +159,7 @@ static void rec_fn(void *ctx, const evs_notice_t *n)
         }
         r->n++;
     }
+    evs_cond_broadcast(&r->cv);
     evs_mutex_unlock(&r->mu);
 }
 
@@ -266,8 +267,9 @@ static void ingest_ok(evs_store_t *st, uint32_t pid, const evs_event_t *e, evs_i
     assert_int_equal(r->err, EVS_OK);
 }
 
-/* Notices of a batch are published after its done callbacks fired; an action queued behind it
- * returns only once the writer has finished that batch, notices included. */
+/* Notices of a batch are published after its done callbacks fired; once a batch was taken
+ * (its done fired), an action queued after it returns only when the writer has finished that
+ * batch, notices included. */
 static void barrier(evs_store_t *st)
 {
     assert_int_equal(evs_store_issue_action(st, 0, INT64_MAX, EVS_ACTION_RESOLVED, NULL),
@@ -997,6 +999,71 @@ static void test_store_projects_and_key_lookup(void **state)
     rm_db();
 }
 
+/* A done callback that records itself in the notice log (kind 100) to check the order. */
+static void rec_done(void *ctx, const evs_ingest_result_t *r)
+{
+    rec_t *rc = ctx;
+    evs_mutex_lock(&rc->mu);
+    if (rc->n < MAX_REC) {
+        memset(&rc->v[rc->n], 0, sizeof(rc->v[0]));
+        rc->v[rc->n].kind = (evs_notice_kind_t)100;
+        rc->v[rc->n].event_id = r->event_id;
+        rc->n++;
+    }
+    evs_cond_broadcast(&rc->cv);
+    evs_mutex_unlock(&rc->mu);
+}
+
+static void test_store_done_before_notices_unless_event_too_big_for_arena(void **state)
+{
+    (void)state;
+    evs_store_config_t c = base_cfg();
+    c.notice_fn = rec_fn;
+    c.notice_ctx = &s_rec;
+    rec_reset();
+    evs_store_t *st = NULL;
+    assert_int_equal(evs_store_open(&c, &st), EVS_OK);
+    uint32_t pid = mk_project(st, "arena", 1);
+    size_t big_len = (size_t)CONFIG_EVS_STORE_NOTICE_ARENA_KB * 1024u + 100u;
+    char *big = malloc(big_len + 1);
+    assert_non_null(big);
+    memset(big, 'b', big_len);
+    big[0] = '{';
+    big[big_len] = '\0';
+    evs_event_t ev[2];
+    mk_event(&ev[0], EVS_LEVEL_ERROR, "production", 1, "{\"small\":1}");
+    mk_event(&ev[1], EVS_LEVEL_ERROR, "production", 2, big);
+    void *ctxs[2] = {&s_rec, &s_rec};
+    assert_int_equal(evs_store_submit(st, pid, ev, 2, rec_done, ctxs), EVS_OK);
+    evs_mutex_lock(&s_rec.mu);
+    while (s_rec.n < 8) { /* a control request may overtake a batch not yet taken: wait */
+        evs_cond_wait(&s_rec.cv, &s_rec.mu);
+    }
+    evs_mutex_unlock(&s_rec.mu);
+    barrier(st);
+    assert_int_equal(rec_count(), 8);
+    /* the small event is acknowledged before the notices (it was copied to the arena) */
+    assert_int_equal(s_rec.v[0].kind, 100);
+    int64_t small_id = s_rec.v[0].event_id;
+    expect_notice(1, EVS_NOTICE_EVENT, 0, 0, 0);
+    assert_int_equal(s_rec.v[1].event_id, small_id);
+    assert_string_equal(s_rec.json[1], "{\"small\":1}");
+    expect_notice(2, EVS_NOTICE_ISSUE, 0, EVS_ACTION_CREATED, 0);
+    expect_notice(3, EVS_NOTICE_ISSUE_COUNT, 0, 0, 1);
+    /* the big one did not fit: its notices come first, then its done */
+    expect_notice(4, EVS_NOTICE_EVENT, 0, 0, 0);
+    assert_int_equal(s_rec.json[4][0], '{');
+    assert_int_equal(s_rec.json[4][1], 'b');
+    expect_notice(5, EVS_NOTICE_ISSUE, 0, EVS_ACTION_CREATED, 0);
+    expect_notice(6, EVS_NOTICE_ISSUE_COUNT, 0, 0, 2);
+    assert_int_equal(s_rec.v[7].kind, 100);
+    assert_int_equal(s_rec.v[7].event_id, s_rec.v[4].event_id);
+    assert_true(s_rec.v[4].event_id > small_id);
+    evs_store_close(st);
+    free(big);
+    rm_db();
+}
+
 static void test_store_close_drains_queue(void **state)
 {
     (void)state;
@@ -1041,6 +1108,7 @@ int main(void)
         cmocka_unit_test(test_store_retention_by_size_bounds_file),
         cmocka_unit_test(test_store_query_filters_apply),
         cmocka_unit_test(test_store_projects_and_key_lookup),
+        cmocka_unit_test(test_store_done_before_notices_unless_event_too_big_for_arena),
         cmocka_unit_test(test_store_close_drains_queue),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
