@@ -52,6 +52,20 @@ def main():
             r = ws.recv_json()
             assert r["status"] == "accepted", r
             ws.close()
+            # streams are mounted under the prefix too
+            sws = WsClient(f"ws://127.0.0.1:{port}/evs/stream/projects/{info['project']}"
+                           f"?token={info['dashboard_token']}")
+            assert sws.ok, (sws.status, sws.body)
+            hello = sws.recv_json(10)
+            assert hello["type"] == "connected" and hello["project_id"] == int(info["project"])
+            st, body = req(port, "POST", "/evs/api/v1/events", '{"message":"live"}', auth)
+            assert st == 202, (st, body)
+            while True:
+                m = sws.recv_json(10)
+                if m["type"] == "event":
+                    break
+            assert m["data"]["message"] == "live", m
+            sws.close()
             # evstream's routes are under the prefix only: the application's namespace is its own
             st, body = req(port, "GET", "/api/v1/projects/1/events")
             assert st == 404, (st, body)
