@@ -312,6 +312,12 @@ def test_rest_through_front(c):
     st, _, body = c.req("POST", "/api/v1/events", big, key=p["ingest_key"],
                         headers={"Content-Type": "application/json"})
     assert st == 413, (st, body)
+    # ... but the checks before the body still come first: no key 401, unknown route 404
+    st, _, body = c.req("POST", "/api/v1/events", big, headers={"Content-Type": "application/json"})
+    assert st == 401, (st, body)
+    st, _, body = c.req("POST", "/api/v1/nothing", big, key=p["ingest_key"],
+                        headers={"Content-Type": "application/json"})
+    assert st == 404, (st, body)
     # the dashboard page is served over FastCGI too
     st, hdrs, text = c.req("GET", "/")
     assert st == 200 and hdrs["content-type"].startswith("text/html"), (st, hdrs)

@@ -259,7 +259,14 @@ static void serve_rest(fcgi_worker_t *w, const evs_req_t *req)
     size_t len = 0;
     int st = read_body(w, &body, &len);
     if (st == 413) {
-        send_error(&w->req, 413, "too_large", "request body too large");
+        /* refused unread: 404 / 405 / 401 still come first, as over civetweb */
+        evs_resp_t r;
+        evs_resp_init(&r);
+        if (evs_api_precheck(f->api, req, &r)) {
+            evs_resp_error(&r, 413, "too_large", "request body too large");
+        }
+        send_resp(&w->req, &r);
+        evs_resp_free(&r);
         return;
     }
     if (st) {
