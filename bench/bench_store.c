@@ -330,25 +330,49 @@ static run_result_t store_run(evs_store_config_t c, size_t n, int threads, bool 
     return res;
 }
 
+static double best(double a, double b)
+{
+    return a > b ? a : b;
+}
+
+/* Rates on a shared, noisy machine: ROUNDS interleaved rounds, best of each kind. */
+#define ROUNDS 3
 static void bench_rates(size_t n)
 {
-    double raw = raw_run(n, 10000);
-    printf("%-46s %10.0f events/s\n", "raw SQLite, 10000 events per transaction", raw);
     size_t nn = n / 10 < 20000 ? n / 10 : 20000;
-    double naive = raw_run(nn, 1);
-    printf("%-46s %10.0f events/s\n", "naive, one transaction per event", naive);
-
+    double raw = 0, naive = 0, async_rate[2] = {0, 0}, sync_rate[2] = {0, 0};
+    double busy[2] = {0, 0}, commits[2] = {0, 0}, sync_commits[2] = {0, 0};
     evs_store_config_t c = bench_cfg();
-    for (int threads = 1; threads <= 4; threads += 3) {
-        run_result_t r = store_run(c, n, threads, false, 0);
-        printf("store, %d producer(s), submit 32 at a time        %10.0f events/s  %5.1f%% of raw"
-               "  (%.0f commits, writer busy %.0f%%)\n",
-               threads, r.rate, 100.0 * r.rate / raw, r.commits, 100.0 * r.writer_busy);
+    for (int round = 0; round < ROUNDS; round++) {
+        raw = best(raw, raw_run(n, 10000));
+        naive = best(naive, raw_run(nn, 1));
+        for (int k = 0; k < 2; k++) {
+            run_result_t r = store_run(c, n, k == 0 ? 1 : 4, false, 0);
+            if (r.rate > async_rate[k]) {
+                async_rate[k] = r.rate;
+                busy[k] = r.writer_busy;
+                commits[k] = r.commits;
+            }
+            r = store_run(c, nn, k == 0 ? 1 : 4, true, 0);
+            if (r.rate > sync_rate[k]) {
+                sync_rate[k] = r.rate;
+                sync_commits[k] = r.commits;
+            }
+        }
     }
-    for (int threads = 1; threads <= 4; threads += 3) {
-        run_result_t r = store_run(c, nn, threads, true, 0);
-        printf("store, %d producer(s), ingest and wait each      %10.0f events/s  (%.0f commits)\n",
-               threads, r.rate, r.commits);
+    printf("best of %d interleaved rounds:\n", ROUNDS);
+    printf("%-48s %9.0f events/s\n", "raw SQLite, 10000 events per transaction", raw);
+    printf("%-48s %9.0f events/s\n", "naive, one transaction per event", naive);
+    for (int k = 0; k < 2; k++) {
+        printf("store, %d producer%s, submit 32 at a time          %9.0f events/s  %5.1f%% of raw"
+               "  (%.0f commits, writer busy %.0f%%)\n",
+               k == 0 ? 1 : 4, k == 0 ? " " : "s", async_rate[k], 100.0 * async_rate[k] / raw,
+               commits[k], 100.0 * busy[k]);
+    }
+    for (int k = 0; k < 2; k++) {
+        printf(
+            "store, %d producer%s, ingest and wait for each     %9.0f events/s  (%.0f commits)\n",
+            k == 0 ? 1 : 4, k == 0 ? " " : "s", sync_rate[k], sync_commits[k]);
     }
 }
 
@@ -357,8 +381,8 @@ static void bench_flash(uint32_t flash_ms)
     printf("\nbytes written per event at 1000 events/s (4 paced producers), payload %d B:\n",
            PAYLOAD);
     size_t nf = 8000; /* 8 s of events */
-    uint32_t intervals[2] = {0, flash_ms};
-    for (int i = 0; i < 2; i++) {
+    uint32_t intervals[3] = {0, flash_ms, 500};
+    for (int i = 0; i < 3; i++) {
         evs_store_config_t c = bench_cfg();
         c.commit_interval_ms = intervals[i];
         run_result_t r = store_run(c, nf, 4, false, 1000.0);
@@ -372,7 +396,7 @@ static void bench_flash(uint32_t flash_ms)
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : ".";
-    size_t n = argc > 2 ? (size_t)strtoul(argv[2], NULL, 10) : 100000;
+    size_t n = argc > 2 ? (size_t)strtoul(argv[2], NULL, 10) : 50000;
     const char *what = argc > 3 ? argv[3] : "all";
     uint32_t flash_ms = argc > 4 ? (uint32_t)strtoul(argv[4], NULL, 10) : 200;
     if (n < 100) {
