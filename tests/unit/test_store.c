@@ -853,6 +853,31 @@ static void test_store_retention_by_size_bounds_file(void **state)
     rm_db();
 }
 
+static void test_store_ids_never_reused_after_everything_deleted(void **state)
+{
+    (void)state;
+    evs_store_config_t c = base_cfg();
+    c.retention_max_db_kb = 1; /* below the empty schema: every event is deleted at once */
+    evs_store_t *st = NULL;
+    assert_int_equal(evs_store_open(&c, &st), EVS_OK);
+    uint32_t pid = mk_project(st, "empty", 1);
+    evs_event_t e;
+    evs_ingest_result_t r1, r2, r3;
+    mk_event(&e, EVS_LEVEL_ERROR, "production", 1, "{}");
+    ingest_ok(st, pid, &e, &r1);
+    ingest_ok(st, pid, &e, &r2);
+    assert_true(r2.event_id > r1.event_id);
+    evs_store_close(st);
+    assert_int_equal(sql_int("SELECT count(*) FROM events"), 0);
+    st = NULL;
+    assert_int_equal(evs_store_open(&c, &st), EVS_OK);
+    assert_int_equal(evs_store_last_event_id(st, pid), r2.event_id);
+    ingest_ok(st, pid, &e, &r3);
+    assert_true(r3.event_id > r2.event_id);
+    evs_store_close(st);
+    rm_db();
+}
+
 static void test_store_query_filters_apply(void **state)
 {
     (void)state;
@@ -1106,6 +1131,7 @@ int main(void)
         cmocka_unit_test(test_store_failed_transaction_errors_every_item),
         cmocka_unit_test(test_store_retention_by_count_keeps_issue_counts),
         cmocka_unit_test(test_store_retention_by_size_bounds_file),
+        cmocka_unit_test(test_store_ids_never_reused_after_everything_deleted),
         cmocka_unit_test(test_store_query_filters_apply),
         cmocka_unit_test(test_store_projects_and_key_lookup),
         cmocka_unit_test(test_store_done_before_notices_unless_event_too_big_for_arena),

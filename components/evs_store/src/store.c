@@ -28,7 +28,9 @@ static const char *const s_migrations[EVS__SCHEMA_VERSION] = {
     " last_seen INTEGER NOT NULL, last_event_id INTEGER NOT NULL, UNIQUE(project, fingerprint));"
     /* status only (not last_seen): per-event updates of last_seen then touch no index */
     "CREATE INDEX issues_project_status ON issues(project, status);"
-    "CREATE TABLE events(id INTEGER PRIMARY KEY AUTOINCREMENT, project INTEGER NOT NULL,"
+    /* ids are assigned by the writer (next_event_id), see load_tables: no AUTOINCREMENT, which
+     * would rewrite sqlite_sequence at every commit */
+    "CREATE TABLE events(id INTEGER PRIMARY KEY, project INTEGER NOT NULL,"
     " issue INTEGER NOT NULL, level INTEGER NOT NULL, environment TEXT NOT NULL,"
     " timestamp INTEGER NOT NULL, json TEXT NOT NULL);"
     /* one index for every events query: appends touch one leaf per commit (flash), and level
@@ -244,6 +246,16 @@ static evs_err_t load_tables(evs_store_t *s)
     }
     atomic_store_explicit(&s->n_keys, k, memory_order_release);
 
+    /* Every stored event sets its issue's last_event_id in the same transaction and issues are
+     * never deleted, so this is above every id ever committed, even after retention deleted
+     * all events: ids are never reused. */
+    s->next_event_id = query_int(s->wdb,
+                                 "SELECT max(coalesce((SELECT max(id) FROM events), 0),"
+                                 " coalesce((SELECT max(last_event_id) FROM issues), 0)) + 1",
+                                 &rc);
+    if (rc != SQLITE_OK) {
+        return evs__store_err(rc);
+    }
     s->total_events = query_int(s->wdb, "SELECT count(*) FROM events", &rc);
     if (rc == SQLITE_OK) {
         s->page_size = query_int(s->wdb, "PRAGMA page_size", &rc);
@@ -311,7 +323,8 @@ static void after_commit(evs_store_t *s, int64_t deleted, int64_t *db_bytes)
 
 /* One event inside the batch transaction. Per-item problems go to res->r.err; the return
  * value is an SQLite failure that aborts the whole transaction. */
-static int process_event(evs_store_t *s, const evs__store_item_t *it, evs__store_result_t *res)
+static int process_event(evs_store_t *s, const evs__store_item_t *it, evs__store_result_t *res,
+                         int64_t *next_id)
 {
     const evs_event_t *ev = it->ev;
     int64_t issue_id = 0;
@@ -367,7 +380,9 @@ static int process_event(evs_store_t *s, const evs__store_item_t *it, evs__store
         res->delta = 1;
     }
 
+    int64_t event_id = *next_id;
     st = s->st_event_insert;
+    sqlite3_bind_int64(st, 7, event_id);
     sqlite3_bind_int64(st, 1, it->project_id);
     sqlite3_bind_int64(st, 2, issue_id);
     sqlite3_bind_int(st, 3, (int)ev->level);
@@ -379,7 +394,7 @@ static int process_event(evs_store_t *s, const evs__store_item_t *it, evs__store
     if (rc != SQLITE_DONE) {
         return rc;
     }
-    int64_t event_id = sqlite3_last_insert_rowid(s->wdb);
+    (*next_id)++;
 
     st = s->st_issue_update;
     sqlite3_bind_int64(st, 1, ev->timestamp_ms);
@@ -464,13 +479,14 @@ static void run_batch(evs_store_t *s, uint32_t n)
 {
     uint64_t t0 = evs_clock_mono_ns();
     int64_t stored = 0, discarded = 0, deleted = 0, db_bytes = 0;
+    int64_t next_id = s->next_event_id; /* advanced for good only by a commit */
     int rc;
 
     memset(s->results, 0, n * sizeof(s->results[0]));
     copy_to_arena(s, n);
     rc = exec(s->wdb, "BEGIN IMMEDIATE");
     for (uint32_t i = 0; i < n && rc == SQLITE_OK; i++) {
-        rc = process_event(s, &s->batch[i], &s->results[i]);
+        rc = process_event(s, &s->batch[i], &s->results[i], &next_id);
         if (s->results[i].r.event_id > 0) {
             stored++;
         }
@@ -502,6 +518,7 @@ static void run_batch(evs_store_t *s, uint32_t n)
     }
     double secs = (double)(evs_clock_mono_ns() - t0) / 1e9;
     s->total_events += stored - deleted;
+    s->next_event_id = next_id;
     after_commit(s, deleted, &db_bytes);
 
     /* publish the new in-memory state before anyone hears about the commit */
@@ -903,8 +920,8 @@ static evs_err_t open_db(evs_store_t *s)
     }
     if (rc == SQLITE_OK) {
         rc = prepare(s->wdb,
-                     "INSERT INTO events(project, issue, level, environment, timestamp, json)"
-                     " VALUES(?,?,?,?,?,?)",
+                     "INSERT INTO events(project, issue, level, environment, timestamp, json,"
+                     " id) VALUES(?,?,?,?,?,?,?)",
                      &s->st_event_insert);
     }
     if (rc == SQLITE_OK) {
