@@ -203,9 +203,18 @@ static void test_store_crash_kill9_keeps_acknowledged(void **state)
         }
         close(fds[1]);
         size_t from = s_n;
-        /* mostly mid-ingest, sometimes during open/recovery */
-        int ms = (int)(rand_r(&seed) % 10u == 0 ? rand_r(&seed) % 20u : 50u + rand_r(&seed) % 400u);
-        collect(fds[0], ms);
+        /* mostly mid-ingest (a random time after the first acknowledgement, so a slow start
+         * under sanitizers does not turn rounds into kills during open), sometimes during
+         * open and WAL recovery */
+        if (rand_r(&seed) % 8u == 0) {
+            collect(fds[0], (int)(rand_r(&seed) % 20u));
+        } else {
+            uint64_t give_up = evs_clock_mono_ms() + 10000;
+            while (s_n == from && evs_clock_mono_ms() < give_up) {
+                collect(fds[0], 5);
+            }
+            collect(fds[0], (int)(rand_r(&seed) % 300u));
+        }
         kill(child, SIGKILL);
         int status = 0;
         assert_int_equal(waitpid(child, &status, 0), child);
@@ -222,7 +231,7 @@ static void test_store_crash_kill9_keeps_acknowledged(void **state)
     }
     printf("# %zu acknowledged ids over %d kills (%zu rounds with acks)\n", s_n, ROUNDS,
            total_rounds_with_acks);
-    assert_true(total_rounds_with_acks >= ROUNDS / 2);
+    assert_true(total_rounds_with_acks >= ROUNDS / 2); /* at least the mid-ingest ones */
     assert_true(s_n >= 100);
 
     /* and the store itself opens and counts them all */
