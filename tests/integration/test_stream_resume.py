@@ -13,7 +13,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from evs_harness import Daemon, binary_from_argv, run_tests  # noqa: E402
-from test_stream_lib import SseClient, ev, post_ok, ws_next, ws_open  # noqa: E402
+from test_stream_lib import SLOW, SseClient, ev, post_ok, ws_next, ws_open  # noqa: E402
 
 D = None
 
@@ -192,6 +192,32 @@ def test_replay_beyond_max_sends_one_dropped_then_newest():
         assert got == ids[total - mx:], (len(got), got[:3])
 
 
+def test_stuck_replays_hold_no_store_connection():
+    """Clients that resume and then read nothing must not pin the store's read connections:
+    queries and other resumes keep answering while they wait for their sockets."""
+    p = D.create_project()
+    pad = "z" * 900
+    for _ in range(6):
+        st, _, body = D.post_event(p["ingest_key"], [ev(msg="big", extra={"pad": pad})
+                                                      for _ in range(100)])
+        assert st == 202, (st, body)
+    ids = all_ids(p)
+    stuck = [SseClient(D, p["id"], p["dashboard_token"], query="last_event_id=0", rcvbuf=4096)
+             for _ in range(int(kconfig("CONFIG_EVS_STORE_READERS", 4)) + 2)]
+    for c in stuck:
+        assert c.status == 200
+    time.sleep(0.5)  # each is now blocked in its replay, its socket full
+    t0 = time.monotonic()
+    page = D.events(p["id"], p["dashboard_token"], "?limit=5")
+    assert len(page["events"]) == 5
+    r = Reader("ws", p["id"], p["dashboard_token"], query=f"last_event_id={ids[-3]}")
+    assert r.wait_for(ids[-1], timeout=5) == ids[-2:]
+    dt = time.monotonic() - t0
+    assert dt < 1.0 * SLOW, f"query + resume took {dt:.2f}s with stuck replays"
+    for c in stuck:
+        c.close()
+
+
 def main():
     global D
     with Daemon() as d:
@@ -203,6 +229,7 @@ def main():
             test_resume_seam_under_load_both_transports,
             test_resume_filters_apply_to_replay,
             test_replay_beyond_max_sends_one_dropped_then_newest,
+            test_stuck_replays_hold_no_store_connection,
         ])
 
 

@@ -97,9 +97,12 @@ struct evs_stream {
     uint32_t io_events; /**< epoll events seen since the last service */
 
     /* replay state */
-    uint64_t replay_skip; /**< rows of the replay query that are only markers (0 or 1) */
-    uint64_t replay_dropped;
-    int64_t replay_first;
+    int64_t replay_upto;  /**< R: the replay's last id (live events start above it) */
+    int64_t replay_last;  /**< last row taken into the buffer */
+    int64_t replay_mark;  /**< the newest event of those that do not fit in replay_max */
+    uint32_t replay_rows; /**< rows seen by the current page */
+    bool replay_full;     /**< the current page ran out of buffer room */
+    bool replay_past;     /**< the current page reached ids above replay_upto */
 
     char wbuf[CONFIG_EVS_STREAM_WBUF_SIZE];
     uint8_t rbuf[EVS__RBUF_SIZE];
@@ -704,23 +707,48 @@ static void put_dropped(evs_stream_t *s, uint64_t count, int64_t first, int64_t 
 
 /* ---- replay -------------------------------------------------------------------------- */
 
+/*
+ * The replay never holds a store read connection while it waits for the client: rows are
+ * fetched in small pages, a row that does not fit in the buffer ends the page (the query runs
+ * on to its limit, ignored), the buffer is flushed with no query open, and the next page starts
+ * after the last row taken.
+ */
+#define EVS__REPLAY_PAGE 16
+
+static void replay_first_row(void *ctx, int64_t event_id, int64_t issue_id, const char *json,
+                             size_t json_len)
+{
+    (void)issue_id;
+    (void)json;
+    (void)json_len;
+    evs_stream_t *s = ctx;
+    if (s->replay_mark == 0) {
+        s->replay_mark = event_id;
+    }
+}
+
 static void replay_row(void *ctx, int64_t event_id, int64_t issue_id, const char *json,
                        size_t json_len)
 {
     evs_stream_t *s = ctx;
-    if (s->done) {
-        return; /* the client is gone: let the query finish */
+    s->replay_rows++;
+    if (event_id > s->replay_upto) {
+        s->replay_past = true; /* live from here on */
+        return;
     }
-    if (s->replay_skip > 0) {
-        /* The newest of the events that do not fit: closes the "dropped" range. */
-        s->replay_skip--;
-        put_dropped(s, s->replay_dropped, s->replay_first, event_id);
-        atomic_fetch_add_explicit(&s->metrics->stream_messages_dropped, s->replay_dropped,
-                                  memory_order_relaxed);
+    if (s->done || s->replay_full) {
         return;
     }
     size_t need = EVS__PREFIX_MAX + json_len + 128 + EVS__TRAILER_MAX;
-    if (need > sizeof(s->wbuf) || !wait_room(s, need)) {
+    if (need > sizeof(s->wbuf)) {
+        s->replay_last = event_id; /* cannot be framed in this build: skip it */
+        return;
+    }
+    if (wfree(s) < need) {
+        wcompact(s);
+    }
+    if (wfree(s) < need) {
+        s->replay_full = true; /* flush with no query open, then resume after replay_last */
         return;
     }
     char *p = s->wbuf + s->wlen + EVS__PREFIX_MAX;
@@ -729,6 +757,7 @@ static void replay_row(void *ctx, int64_t event_id, int64_t issue_id, const char
     if (n > 0) {
         put_frame(s, EVS_WS_OP_TEXT, "event", event_id, p, n);
     }
+    s->replay_last = event_id;
 }
 
 /* Replay the stored matching events in (after, upto], at most replay_max of them. */
@@ -745,16 +774,44 @@ static void replay(evs_stream_t *s, int64_t after, int64_t upto)
         count == 0) {
         return;
     }
-    uint32_t limit = s->replay_max;
-    s->replay_skip = 0;
+    int64_t cursor = after;
     if (count > s->replay_max) {
-        /* Ask for one more row than we send: the oldest is the last one we skip. */
-        s->replay_skip = 1;
-        s->replay_dropped = count - s->replay_max;
-        s->replay_first = first;
-        limit = s->replay_max + 1;
+        /* The oldest of the replay_max + 1 newest is the last one we skip. */
+        s->replay_mark = 0;
+        (void)evs_store_events_newest(s->store, s->project_id, after, upto, s->replay_max + 1, f,
+                                      replay_first_row, s);
+        if (s->replay_mark > 0) {
+            uint64_t skipped = count - s->replay_max;
+            put_dropped(s, skipped, first, s->replay_mark);
+            atomic_fetch_add_explicit(&s->metrics->stream_messages_dropped, skipped,
+                                      memory_order_relaxed);
+            cursor = s->replay_mark;
+        }
     }
-    (void)evs_store_events_newest(s->store, s->project_id, after, upto, limit, f, replay_row, s);
+    s->replay_upto = upto;
+    while (!s->done && cursor < upto) {
+        s->replay_full = false;
+        s->replay_past = false;
+        s->replay_rows = 0;
+        s->replay_last = cursor;
+        int64_t next = cursor;
+        if (evs_store_events_after(s->store, s->project_id, cursor, EVS__REPLAY_PAGE, f, replay_row,
+                                   s, &next) != EVS_OK) {
+            return;
+        }
+        if (s->replay_full) {
+            /* Out of room: wait (bounded by the send timeout) until everything went out. */
+            if (!wait_room(s, sizeof(s->wbuf))) {
+                return;
+            }
+        } else if (s->replay_rows < EVS__REPLAY_PAGE || s->replay_past || s->replay_last >= upto) {
+            return; /* the last page */
+        }
+        if (s->replay_last == cursor && !s->replay_full) {
+            return;
+        }
+        cursor = s->replay_last;
+    }
 }
 
 /* ---- client input ---------------------------------------------------------------------- */
