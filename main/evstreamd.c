@@ -368,7 +368,7 @@ static void demo_project(evs_t *evs, int port)
            "Read it back:\n"
            "  curl -s -H 'Authorization: Bearer %s' "
            "http://localhost:%d/api/v1/projects/%u/events\n\n"
-           "Dashboard: http://localhost:%d/?project=%u&token=%s\n\n",
+           "Dashboard: http://localhost:%d/#project=%u&token=%s\n\n",
            p.id, ik, dt, port, ik, dt, port, p.id, port, p.id, dt);
     fflush(stdout);
 }
