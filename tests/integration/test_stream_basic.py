@@ -283,6 +283,32 @@ def test_refusals_before_handshake():
                what="stream gauges back to 0")
 
 
+def test_ws_malformed_key_refused_without_leaking_a_slot():
+    """civetweb 1.15 fails the handshake for a Sec-WebSocket-Key over ~60 bytes after our
+    connect handler accepted, and then never calls the close handler: such a key must be refused
+    before admission, or each attempt leaks a stream slot."""
+    import socket
+    p = project()
+    for key in ("A" * 80, "short", ""):
+        s = socket.create_connection(("127.0.0.1", D.port), timeout=5)
+        s.sendall((f"GET /stream/projects/{p['id']}?token={p['dashboard_token']} HTTP/1.1\r\n"
+                   f"Host: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        status = int(data.split(b" ", 2)[1]) if data else 0
+        assert status == 400, (key, data[:200])
+    wait_until(lambda: streams_gauge(D, "ws") == 0, what="no stream slot held")
+    ws = ws_open(D, p["id"], p["dashboard_token"])
+    assert ws.ok and ws_next(ws)["type"] == "connected"
+    ws.close()
+
+
 def test_ws_ping_pong_and_client_close():
     p = project()
     ws = ws_open(D, p["id"], p["dashboard_token"])
@@ -338,6 +364,7 @@ def main():
             test_issue_actions_reach_both_transports,
             test_other_projects_events_never_arrive,
             test_refusals_before_handshake,
+            test_ws_malformed_key_refused_without_leaking_a_slot,
             test_ws_ping_pong_and_client_close,
             test_ws_oversized_and_binary_frames_close,
         ])

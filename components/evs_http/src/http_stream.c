@@ -174,6 +174,24 @@ static int find_fd(const struct mg_connection *conn)
 
 /* ---- WebSocket ---------------------------------------------------------------------- */
 
+/* RFC 6455 4.1: the key is 16 random bytes in base64, 24 characters ending in "==". civetweb
+ * 1.15 fails its handshake for keys over ~60 bytes AFTER the connect handler accepted and then
+ * never calls the close handler, which would leak the admitted stream: refuse bad keys first. */
+static bool ws_key_ok(const char *key)
+{
+    if (key == NULL || strlen(key) != 24 || key[22] != '=' || key[23] != '=') {
+        return false;
+    }
+    for (int i = 0; i < 22; i++) {
+        char c = key[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '+' || c == '/')) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static int ws_connect(const struct mg_connection *cconn, void *cbdata)
 {
     evs_api_t *api = cbdata;
@@ -184,6 +202,11 @@ static int ws_connect(const struct mg_connection *cconn, void *cbdata)
     evs_req_t req;
     if (!build_req(cconn, &req, path, sizeof(path))) {
         send_error(conn, 404, "no such stream: use /stream/projects/<id>", "not_found");
+        return 1;
+    }
+    if (!ws_key_ok(mg_get_header(cconn, "Sec-WebSocket-Key"))) {
+        send_error(conn, 400, "invalid Sec-WebSocket-Key (RFC 6455: 16 bytes in base64)",
+                   "bad_request");
         return 1;
     }
     evs_stream_t *s = NULL;
