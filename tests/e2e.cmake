@@ -14,6 +14,6 @@ if(NOT EVS_CORE_ONLY AND TARGET evstreamd)
                  WORKING_DIRECTORY ${EVS_E2E_DIR})
         set_tests_properties(e2e.dashboard_${n} PROPERTIES
             LABELS e2e TIMEOUT 120 RESOURCE_LOCK evs_chromium SKIP_REGULAR_EXPRESSION "E2E-SKIP"
-            ENVIRONMENT "EVSTREAMD=$<TARGET_FILE:evstreamd>;EVS_E2E_ARTIFACTS=${CMAKE_BINARY_DIR}/e2e-artifacts;EVS_SDKCONFIG_JSON=${EVS_CONFIG_DIR}/sdkconfig.json")
+            ENVIRONMENT "EVSTREAMD=${EVS_EVSTREAMD};EVS_E2E_ARTIFACTS=${CMAKE_BINARY_DIR}/e2e-artifacts;EVS_SDKCONFIG_JSON=${EVS_CONFIG_DIR}/sdkconfig.json")
     endforeach()
 endif()

@@ -18,16 +18,17 @@ endif()
 # (tests/integration/test_fcgi.py renders tests/fcgi/<front>.conf.in, the configurations
 # docs/deployment.md shows); registered for each front installed (scripts/install-deps.sh).
 if(NOT EVS_CORE_ONLY AND TARGET evstreamd AND TARGET evs_fcgi)
-    if(EVS_SANITIZE STREQUAL "")
-        set(_evs_fcgi_env "EVSTREAMD=$<TARGET_FILE:evstreamd>")
-    else()
-        set(_evs_fcgi_env "EVSTREAMD=$<TARGET_FILE:evstreamd>;EVS_TEST_SLOW=1")
+    # ${EVS_EVSTREAMD}: the binary, or its emulator wrapper in cross builds (tests/CMakeLists.txt)
+    set(_evs_fcgi_env "EVSTREAMD=${EVS_EVSTREAMD}"
+                      "EVS_SDKCONFIG_JSON=${EVS_CONFIG_DIR}/sdkconfig.json")
+    if(NOT EVS_SANITIZE STREQUAL "")
+        list(APPEND _evs_fcgi_env "EVS_TEST_SLOW=1")
     endif()
     foreach(front lighttpd nginx)
         if(EXISTS /usr/sbin/${front})
             add_test(NAME integration.fcgi_${front}
                      COMMAND ${EVS_PYTHON} ${CMAKE_SOURCE_DIR}/tests/integration/test_fcgi.py
-                             $<TARGET_FILE:evstreamd> ${front})
+                             ${EVS_EVSTREAMD} ${front})
             set_tests_properties(integration.fcgi_${front} PROPERTIES LABELS integration
                                  TIMEOUT 180 ENVIRONMENT "${_evs_fcgi_env}")
         endif()

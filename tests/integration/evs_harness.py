@@ -34,6 +34,57 @@ def binary_from_argv():
     return b
 
 
+def command_for(binary):
+    """The argv prefix that runs @p binary. In cross builds the fragments pass an emulator
+    wrapper script (<build>/emu/<target>); a bare foreign ELF given instead still runs when
+    $EVS_CROSS_EMULATOR (set by tests/CMakeLists.txt for cross builds, e.g.
+    "qemu-arm -L <sysroot>") names the emulator."""
+    emu = os.environ.get("EVS_CROSS_EMULATOR")
+    if emu:
+        try:
+            with open(binary, "rb") as f:
+                if f.read(4) == b"\x7fELF":
+                    return emu.split() + [binary]
+        except OSError:
+            pass
+    return [binary]
+
+
+_CONFIG = None
+
+
+def config(name=None):
+    """The build's Kconfig values (sdkconfig.json, written by tools/kconfgen.py next to
+    sdkconfig.h): the dict, or one value by name ("EVS_INGEST_BATCH_MAX" or the full
+    "CONFIG_EVS_..."). Tests read limits from here and never hard-code a board's default.
+    Found through $EVS_SDKCONFIG_JSON (set by the test fragments), else from the daemon's
+    build directory (<build>/config/sdkconfig.json above the binary)."""
+    global _CONFIG
+    if _CONFIG is None:
+        path = os.environ.get("EVS_SDKCONFIG_JSON")
+        if not path:
+            try:
+                d = os.path.dirname(os.path.abspath(binary_from_argv()))
+            except SystemExit:
+                d = os.getcwd()
+            while True:
+                cand = os.path.join(d, "config", "sdkconfig.json")
+                if os.path.exists(cand):
+                    path = cand
+                    break
+                up = os.path.dirname(d)
+                if up == d:
+                    raise RuntimeError("no sdkconfig.json: set EVS_SDKCONFIG_JSON")
+                d = up
+        with open(path, encoding="utf-8") as f:
+            _CONFIG = json.load(f)
+    if name is None:
+        return _CONFIG
+    if not name.startswith("CONFIG_"):
+        name = "CONFIG_" + name
+    return _CONFIG[name]
+
+
 class Daemon:
     """A running evstreamd on a free port with a temporary database and a random admin token."""
 
@@ -52,7 +103,7 @@ class Daemon:
 
     # ---- process ----------------------------------------------------------------------
     def _start(self, port=0):
-        args = [self.binary, "--port", str(port), "--db", self.db,
+        args = command_for(self.binary) + ["--port", str(port), "--db", self.db,
                 "--admin-token", self.admin_token, "--no-demo"] + self.extra_args
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE)
