@@ -10,17 +10,24 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from evs_harness import Daemon, binary_from_argv, run_tests  # noqa: E402
+from evs_harness import Daemon, binary_from_argv, config, run_tests  # noqa: E402
 
 BIN = binary_from_argv()
 SLOW = bool(os.environ.get("EVS_TEST_SLOW"))
-LOAD_S = 1.0 if SLOW else 0.6
+# Load time: long enough for well over 20 acknowledgements. Each client waits for its commit,
+# so a board that batches commits (CONFIG_EVS_COMMIT_INTERVAL_MS, 200 ms on esp32s3) needs
+# proportionally longer; SLOW (sanitizers, qemu) scales the base for the slower daemon.
+COMMIT_S = config("EVS_COMMIT_INTERVAL_MS") / 1000.0
+LOAD_S = (1.0 if SLOW else 0.6) + 10 * COMMIT_S
+# one keep-alive connection holds an HTTP worker: no more clients than workers
+THREADS = min(4, config("EVS_HTTP_WORKERS"))
+BATCH = min(10, config("EVS_INGEST_BATCH_MAX"))
 
 
 class Load:
     """N threads posting as fast as acknowledgements come back; records every 202."""
 
-    def __init__(self, d, key, threads=4):
+    def __init__(self, d, key, threads=THREADS):
         self.d, self.key = d, key
         self.acked = {}  # event_id -> message
         self.lock = threading.Lock()
@@ -39,7 +46,7 @@ class Load:
             while not self.stop.is_set():
                 seq += 1
                 if seq % 5 == 0:
-                    msgs = [f"t{tid}-{seq}-{k}" for k in range(10)]
+                    msgs = [f"t{tid}-{seq}-{k}" for k in range(BATCH)]
                     body = json.dumps([{"message": m} for m in msgs])
                 else:
                     msgs = [f"t{tid}-{seq}"]

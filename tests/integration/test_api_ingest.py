@@ -6,9 +6,14 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from evs_harness import Daemon, binary_from_argv, run_tests  # noqa: E402
+from evs_harness import Daemon, binary_from_argv, config, run_tests  # noqa: E402
 
 BIN = binary_from_argv()
+# The build's limits (sdkconfig.json), never a board's defaults: the small board (esp32s3)
+# takes batches of 16, events of 1 KiB and serves 3 HTTP workers.
+BATCH_MAX = config("EVS_INGEST_BATCH_MAX")
+EVENT_MAX = config("EVS_EVENT_MAX_BYTES")
+HTTP_WORKERS = config("EVS_HTTP_WORKERS")
 D = None
 
 
@@ -57,23 +62,34 @@ def test_batch_mixed_valid_and_invalid():
     assert [e["data"]["message"] for e in evs] == ["ok 1", "ok 2"]
 
 
+def post_chunked(key, events):
+    """POST @p events in batches of at most BATCH_MAX; -> the concatenated results."""
+    out = []
+    for i in range(0, len(events), BATCH_MAX):
+        st, _, body = D.post_event(key, events[i:i + BATCH_MAX])
+        assert st == 202, (st, body)
+        out.extend(body["results"])
+    return out
+
+
 def test_batch_all_valid_202_all_invalid_400_empty_400_too_many_413():
     p = D.create_project()
-    st, _, body = D.post_event(p["ingest_key"], [{"message": f"m{i}"} for i in range(50)])
-    assert st == 202 and len(body["results"]) == 50
+    n = min(50, BATCH_MAX)
+    st, _, body = D.post_event(p["ingest_key"], [{"message": f"m{i}"} for i in range(n)])
+    assert st == 202 and len(body["results"]) == n, (st, body)
     assert all(x["status"] == "accepted" for x in body["results"])
     st, _, body = D.post_event(p["ingest_key"], [{"level": "x"}, {"message": 5}])
     assert st == 400 and all(x["status"] == "error" for x in body["results"]), body
     st, _, body = D.post_event(p["ingest_key"], [])
     assert st == 400 and body["code"] and body["error"], body
-    st, _, body = D.post_event(p["ingest_key"], [{"message": "m"}] * 101)
+    st, _, body = D.post_event(p["ingest_key"], [{"message": "m"}] * (BATCH_MAX + 1))
     assert st == 413 and body["code"] == "too_many", body
-    assert len(D.all_events(p["id"], p["dashboard_token"])) == 50
+    assert len(D.all_events(p["id"], p["dashboard_token"])) == n
 
 
 def test_event_over_size_limit_413_in_batch_element_error():
     p = D.create_project()
-    big = {"message": "m", "extra": {"blob": "x" * 5000}}
+    big = {"message": "m", "extra": {"blob": "x" * (EVENT_MAX + 1000)}}
     st, _, body = D.post_event(p["ingest_key"], big)
     assert st == 413 and body["code"] == "too_large", body
     st, _, body = D.post_event(p["ingest_key"], [big, {"message": "small"}])
@@ -85,10 +101,9 @@ def test_events_paging_and_filters():
     p = D.create_project()
     levels = ["error", "warning", "info", "fatal", "debug"] * 4
     envs = ["production", "staging"] * 10
-    st, _, body = D.post_event(p["ingest_key"], [
+    results = post_chunked(p["ingest_key"], [
         {"message": f"m{i}", "level": levels[i], "environment": envs[i]} for i in range(20)])
-    assert st == 202
-    ids = [x["event_id"] for x in body["results"]]
+    ids = [x["event_id"] for x in results]
     k = p["dashboard_token"]
     page = D.events(p["id"], k, "?limit=7")
     assert [e["id"] for e in page["events"]] == ids[:7] and page["next_after"] == ids[6]
@@ -198,7 +213,8 @@ def test_keep_alive_many_requests_one_connection():
 def test_queue_full_503_retry_after_nothing_stored():
     # A one-slot ingest queue: of requests arriving together, those that find the slot taken
     # get 503 + Retry-After and are not stored. Rounds of 8 simultaneous posts (pre-opened
-    # connections, a barrier) until a 503 was seen.
+    # connections, a barrier) until a 503 was seen; at most one per HTTP worker, since a
+    # keep-alive connection holds its worker until closed (the others would wait for it).
     import threading
     cfg = os.path.join(D.tmpdir, "q1.conf")
     with open(cfg, "w") as f:
@@ -207,7 +223,7 @@ def test_queue_full_503_retry_after_nothing_stored():
         p = d.create_project()
         out = []
         for rnd in range(30):
-            conns = [d.connection() for _ in range(8)]
+            conns = [d.connection() for _ in range(min(8, HTTP_WORKERS))]
             for c in conns:
                 c.connect()
             bar = threading.Barrier(len(conns))
@@ -227,7 +243,7 @@ def test_queue_full_503_retry_after_nothing_stored():
         full = [(h, b) for st, h, b in out if st == 503]
         ok = [b for st, h, b in out if st == 202]
         assert len(full) + len(ok) == len(out), [st for st, _, _ in out]
-        assert full, "no 503 in 30 rounds of 8 simultaneous posts on a one-slot queue"
+        assert full, "no 503 in 30 rounds of simultaneous posts on a one-slot queue"
         for h, b in full:
             assert b["code"] == "queue_full" and int(h["retry-after"]) >= 1, (h, b)
         stored = d.all_events(p["id"], p["dashboard_token"])
