@@ -2,14 +2,16 @@
 # SPDX-License-Identifier: MIT
 # The whole test suite, from a fresh Debian 12 machine: installs what is missing, then builds and
 # runs every variant: plain (unit, integration, e2e), ASan+UBSan and TSan (unit, integration),
-# the armhf core under qemu-arm (cross), the fuzzers briefly (fuzz).
-# EVS_TEST_ONLY="plain asan tsan cross fuzz" picks variants; extra args go to every ctest.
+# the armhf core under qemu-arm (cross), the whole armhf daemon under qemu-arm against a Debian
+# armhf sysroot, for the gateway and the small-board profile (gateway), the small-board profile
+# (esp32s3 Kconfig) on the host (small), the fuzzers briefly (fuzz).
+# EVS_TEST_ONLY="plain asan tsan cross gateway small fuzz" picks variants.
 set -eu
 cd "$(dirname "$0")/.."
 root=$(pwd)
 ./scripts/install-deps.sh test
 jobs=$(nproc 2>/dev/null || echo 2)
-only=${EVS_TEST_ONLY:-"plain asan tsan cross fuzz"}
+only=${EVS_TEST_ONLY:-"plain asan tsan cross gateway small fuzz"}
 
 # Independent test clients from the npm registry (ws, eventsource, playwright-core), pinned by
 # the committed package-lock.json files.
@@ -49,6 +51,25 @@ for v in $only; do
     cross)
         build build/test-armhf-core -DBOARD=armhf-gateway -DEVS_CORE_ONLY=ON -DEVS_BUILD_BENCH=OFF
         (cd build/test-armhf-core && ctest --output-on-failure -j "$jobs" -L cross) || status=1 ;;
+    gateway)
+        # The whole daemon, examples and tests for 32-bit ARM against a Debian armhf sysroot
+        # (debootstrap, cached under build/), run under qemu-arm -L <sysroot>: the armhf-gateway
+        # profile, then the small-board profile (esp32s3 Kconfig) built for armhf.
+        ./scripts/make-sysroot.sh >/dev/null
+        tc="$root/boards/armhf-gateway/toolchain.cmake"
+        for b in armhf-gateway esp32s3; do
+            d=build/test-gateway
+            [ $b = esp32s3 ] && d=build/test-gateway-small
+            build $d -DBOARD=$b -DCMAKE_TOOLCHAIN_FILE="$tc" -DEVS_BUILD_BENCH=OFF
+            # the tested evstreamd really is the armhf one
+            file -L "$d/main/evstreamd" | tee /dev/stderr |
+                grep -q 'ELF 32-bit LSB .*ARM' || { echo "$d: evstreamd is not 32-bit ARM" >&2; status=1; }
+            (cd $d && ctest --output-on-failure -j "$jobs" -L gateway) || status=1
+        done ;;
+    small)
+        # the small-board profile (ESP32-S3 with PSRAM: 4 streams, 32-slot ring...) on the host
+        build build/test-small -DBOARD=esp32s3 -DEVS_BUILD_BENCH=OFF
+        (cd build/test-small && ctest --output-on-failure -j "$jobs" -L 'unit|integration') || status=1 ;;
     fuzz)
         if [ -f tests/fuzz.cmake ]; then
             EVS_TARGETS="fuzz_event fuzz_client_msg" \
