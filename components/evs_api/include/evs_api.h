@@ -30,11 +30,11 @@ typedef struct evs_api_config {
     bool enable_ws_streams; /**< false: WebSocket stream upgrades are refused (SSE only) */
 } evs_api_config_t;
 
-#define EVS_API_CONFIG_DEFAULT()                                                              \
-    {                                                                                         \
-        .admin_token = NULL, .send_timeout_ms = CONFIG_EVS_SEND_TIMEOUT_MS,                   \
-        .keepalive_s = CONFIG_EVS_KEEPALIVE_S, .replay_max = CONFIG_EVS_REPLAY_MAX,           \
-        .enable_ws_streams = true,                                                            \
+#define EVS_API_CONFIG_DEFAULT()                                                                   \
+    {                                                                                              \
+        .admin_token = NULL, .send_timeout_ms = CONFIG_EVS_SEND_TIMEOUT_MS,                        \
+        .keepalive_s = CONFIG_EVS_KEEPALIVE_S, .replay_max = CONFIG_EVS_REPLAY_MAX,                \
+        .enable_ws_streams = true,                                                                 \
     }
 
 /**
@@ -108,15 +108,19 @@ evs_err_t evs_api_filter_from_query(const char *query, evs_filter_t *out, char *
 /* ---- metrics ------------------------------------------------------------------------- */
 
 typedef enum evs_reject_reason {
-    EVS_REJECT_INVALID = 0,   /**< malformed JSON or invalid field */
-    EVS_REJECT_TOO_LARGE,     /**< event or body over a size limit */
-    EVS_REJECT_TOO_MANY,      /**< batch over CONFIG_EVS_INGEST_BATCH_MAX */
-    EVS_REJECT_QUEUE_FULL,    /**< ingest queue full (503) */
-    EVS_REJECT_UNAUTHORIZED,  /**< missing / unknown key */
-    EVS_REJECT_FORBIDDEN,     /**< wrong kind of key */
-    EVS_REJECT_STORE,         /**< store failure */
+    EVS_REJECT_INVALID = 0,  /**< malformed JSON or invalid field */
+    EVS_REJECT_TOO_LARGE,    /**< event or body over a size limit */
+    EVS_REJECT_TOO_MANY,     /**< batch over CONFIG_EVS_INGEST_BATCH_MAX */
+    EVS_REJECT_QUEUE_FULL,   /**< ingest queue full (503) */
+    EVS_REJECT_UNAUTHORIZED, /**< missing / unknown key */
+    EVS_REJECT_FORBIDDEN,    /**< wrong kind of key */
+    EVS_REJECT_STORE,        /**< store failure */
     EVS_REJECT_COUNT
 } evs_reject_reason_t;
+
+/** The reason phrase of an HTTP status ("Not Found"), "Status" for an unknown one. Shared by
+ *  every transport. */
+const char *evs_api_status_text(int status);
 
 /** "invalid", "too_large", ... as used in `evs_events_rejected_total{reason=...}`. */
 const char *evs_api_reject_name(evs_reject_reason_t r);
@@ -132,11 +136,12 @@ typedef enum evs_transport {
 typedef struct evs_api_metrics {
     atomic_uint_fast64_t events_ingested;
     atomic_uint_fast64_t events_rejected[EVS_REJECT_COUNT];
-    atomic_uint_fast64_t stream_messages_sent;    /**< messages written to stream clients */
-    atomic_uint_fast64_t stream_messages_dropped; /**< event messages missed (dropped notices' counts) */
+    atomic_uint_fast64_t stream_messages_sent; /**< messages written to stream clients */
+    atomic_uint_fast64_t
+        stream_messages_dropped; /**< event messages missed (dropped notices' counts) */
     atomic_int_fast32_t streams[EVS_TRANSPORT_COUNT]; /**< open streams per transport */
-    atomic_uint_fast64_t streams_refused;         /**< 503 at the stream cap */
-    atomic_uint_fast64_t streams_timed_out;       /**< closed after the send timeout */
+    atomic_uint_fast64_t streams_refused;             /**< 503 at the stream cap */
+    atomic_uint_fast64_t streams_timed_out;           /**< closed after the send timeout */
 } evs_api_metrics_t;
 
 evs_api_metrics_t *evs_api_metrics(evs_api_t *api);
@@ -151,7 +156,6 @@ evs_store_t *evs_api_store(evs_api_t *api);
 evs_hub_t *evs_api_hub(evs_api_t *api);
 evs_auth_t *evs_api_auth(evs_api_t *api);
 const evs_api_config_t *evs_api_config(const evs_api_t *api);
-
 
 /* ---- REST (added by the REST engineer) ------------------------------------------------ */
 
@@ -215,9 +219,8 @@ void evs_api_ingest(evs_api_t *api, uint32_t project_id, const char *body, size_
  *             EVS_AUTH_KEY_MAX bytes.
  * @return EVS_OK, EVS_ERR_INVALID_ARG (name), EVS_ERR_EXISTS, EVS_ERR_IO, store errors.
  */
-evs_err_t evs_api_project_create(evs_api_t *api, const char *name, char *ingest_key,
-                                 size_t ik_cap, char *dashboard_token, size_t dt_cap,
-                                 evs_project_t *out);
+evs_err_t evs_api_project_create(evs_api_t *api, const char *name, char *ingest_key, size_t ik_cap,
+                                 char *dashboard_token, size_t dt_cap, evs_project_t *out);
 
 /** @return true when @p s (@p len bytes) is valid UTF-8 (no overlongs, no surrogates). */
 bool evs_api_utf8_valid(const char *s, size_t len);

@@ -155,6 +155,44 @@ evs_err_t evs_api_can_read(const evs_principal_t *p, uint32_t project_id)
     return EVS_ERR_FORBIDDEN;
 }
 
+/* ---- HTTP status ----------------------------------------------------------------------- */
+
+const char *evs_api_status_text(int status)
+{
+    static const struct {
+        int status;
+        const char *text;
+    } s_table[] = {
+        {200, "OK"},
+        {201, "Created"},
+        {202, "Accepted"},
+        {204, "No Content"},
+        {207, "Multi-Status"},
+        {301, "Moved Permanently"},
+        {304, "Not Modified"},
+        {400, "Bad Request"},
+        {401, "Unauthorized"},
+        {403, "Forbidden"},
+        {404, "Not Found"},
+        {405, "Method Not Allowed"},
+        {409, "Conflict"},
+        {411, "Length Required"},
+        {413, "Payload Too Large"},
+        {415, "Unsupported Media Type"},
+        {426, "Upgrade Required"},
+        {431, "Request Header Fields Too Large"},
+        {500, "Internal Server Error"},
+        {503, "Service Unavailable"},
+        {505, "HTTP Version Not Supported"},
+    };
+    for (size_t i = 0; i < sizeof(s_table) / sizeof(s_table[0]); i++) {
+        if (s_table[i].status == status) {
+            return s_table[i].text;
+        }
+    }
+    return "Status";
+}
+
 /* ---- query strings -------------------------------------------------------------------- */
 
 static int hexval(char c)

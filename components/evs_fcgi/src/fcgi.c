@@ -86,44 +86,14 @@ static void fcgi_lib_init(void)
 
 /* ---- responses ----------------------------------------------------------------------- */
 
-static const char *reason(int status)
-{
-    static const struct {
-        int status;
-        const char *text;
-    } table[] = {
-        {200, "OK"},
-        {201, "Created"},
-        {202, "Accepted"},
-        {204, "No Content"},
-        {207, "Multi-Status"},
-        {304, "Not Modified"},
-        {400, "Bad Request"},
-        {401, "Unauthorized"},
-        {403, "Forbidden"},
-        {404, "Not Found"},
-        {405, "Method Not Allowed"},
-        {411, "Length Required"},
-        {413, "Payload Too Large"},
-        {415, "Unsupported Media Type"},
-        {500, "Internal Server Error"},
-        {503, "Service Unavailable"},
-    };
-    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
-        if (table[i].status == status) {
-            return table[i].text;
-        }
-    }
-    return "Status";
-}
-
 static void send_response(FCGX_Request *rq, int status, const char *ctype, const char *extra,
                           const char *body, size_t len)
 {
     FCGX_FPrintF(rq->out,
                  "Status: %d %s\r\nContent-Type: %s\r\nContent-Length: %lu\r\n"
                  "Cache-Control: no-store\r\n%s\r\n",
-                 status, reason(status), ctype, (unsigned long)len, extra ? extra : "");
+                 status, evs_api_status_text(status), ctype, (unsigned long)len,
+                 extra ? extra : "");
     if (len) {
         FCGX_PutStr(body, (int)len, rq->out);
     }
@@ -248,7 +218,8 @@ static void serve_rest(fcgi_worker_t *w, const evs_req_t *req)
         size_t blen = 0;
         const unsigned char *body = evs_assets_body(a, flags, &blen);
         evs_assets_headers(a, flags, hdrs, sizeof(hdrs));
-        FCGX_FPrintF(w->req.out, "Status: %d %s\r\n%s\r\n", status, reason(status), hdrs);
+        FCGX_FPrintF(w->req.out, "Status: %d %s\r\n%s\r\n", status, evs_api_status_text(status),
+                     hdrs);
         if (status == 200 && strcmp(req->method, "GET") == 0) {
             FCGX_PutStr((const char *)body, (int)blen, w->req.out);
         }

@@ -61,50 +61,6 @@ static const char *req_header(void *io, const char *name)
     return mg_get_header((const struct mg_connection *)io, name);
 }
 
-static const char *status_text(int status)
-{
-    switch (status) {
-    case 200:
-        return "OK";
-    case 201:
-        return "Created";
-    case 202:
-        return "Accepted";
-    case 204:
-        return "No Content";
-    case 207:
-        return "Multi-Status";
-    case 304:
-        return "Not Modified";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 409:
-        return "Conflict";
-    case 413:
-        return "Payload Too Large";
-    case 415:
-        return "Unsupported Media Type";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 500:
-        return "Internal Server Error";
-    case 503:
-        return "Service Unavailable";
-    case 505:
-        return "HTTP Version Not Supported";
-    default:
-        return "Status";
-    }
-}
-
 /* Header and body go out in one write: two small writes on a keep-alive connection would
  * meet Nagle's algorithm and the peer's delayed ACK (40 ms per request). */
 static void send_resp(struct mg_connection *c, const evs_resp_t *r, bool close)
@@ -117,8 +73,8 @@ static void send_resp(struct mg_connection *c, const evs_resp_t *r, bool close)
                       "Cache-Control: no-store\r\n"
                       "X-Content-Type-Options: nosniff\r\n"
                       "%s%s\r\n",
-                      r->status, status_text(r->status), r->content_type, r->len, r->headers,
-                      close ? "Connection: close\r\n" : "");
+                      r->status, evs_api_status_text(r->status), r->content_type, r->len,
+                      r->headers, close ? "Connection: close\r\n" : "");
     if (hl < 0 || (size_t)hl >= sizeof(head)) {
         return;
     }
@@ -151,7 +107,7 @@ static void send_error(struct mg_connection *c, int status, const char *code, co
                       "Cache-Control: no-store\r\n"
                       "X-Content-Type-Options: nosniff\r\n"
                       "%s\r\n",
-                      status, status_text(status), n, close ? "Connection: close\r\n" : "");
+                      status, evs_api_status_text(status), n, close ? "Connection: close\r\n" : "");
     if (hl < 0 || (size_t)hl + n > sizeof(all)) {
         return;
     }
@@ -482,7 +438,7 @@ static int on_http_error(struct mg_connection *c, int status, const char *msg)
                        : status == 505                ? "http_version"
                        : status >= 500                ? "internal"
                                                       : "bad_request";
-    send_error(c, status, code, msg && msg[0] ? msg : status_text(status), true);
+    send_error(c, status, code, msg && msg[0] ? msg : evs_api_status_text(status), true);
     return 0;
 }
 

@@ -60,37 +60,17 @@ static void send_json(struct mg_connection *conn, int status, const char *reason
     mg_write(conn, body, len);
 }
 
-static const char *reason_of(int status)
-{
-    switch (status) {
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 503:
-        return "Service Unavailable";
-    default:
-        return "Internal Server Error";
-    }
-}
-
 static void send_refusal(struct mg_connection *conn, const evs_stream_refusal_t *r)
 {
     const char *extra = r->status == 503 ? "Retry-After: 5\r\n" : NULL;
-    send_json(conn, r->status, reason_of(r->status), r->body, r->len, extra);
+    send_json(conn, r->status, evs_api_status_text(r->status), r->body, r->len, extra);
 }
 
 static void send_error(struct mg_connection *conn, int status, const char *msg, const char *code)
 {
     char body[320];
     size_t n = evs_json_encode_error(body, sizeof(body), msg, code);
-    send_json(conn, status, reason_of(status), body, n, NULL);
+    send_json(conn, status, evs_api_status_text(status), body, n, NULL);
 }
 
 static bool addr_matches(const struct sockaddr_storage *ss, const char *ip, int port)
