@@ -309,6 +309,75 @@ def test_ws_malformed_key_refused_without_leaking_a_slot():
     ws.close()
 
 
+def _raw(dst, src_port=None):
+    import socket
+    c = socket.socket()
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if src_port:
+        c.bind(("127.0.0.1", src_port))
+    c.connect((dst, D.port))
+    c.settimeout(2)
+    return c
+
+
+def _read_all(c, seconds):
+    import socket
+    data, end = b"", time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            chunk = c.recv(65536)
+        except socket.timeout:
+            break
+        if not chunk:
+            return data, True
+        data += chunk
+    return data, False
+
+
+def test_stream_never_binds_another_clients_connection():
+    """Same client ip:port towards two local addresses of ours: the socket lookup matches twice
+    and must refuse the stream rather than write into the other connection."""
+    import random
+    p = project()
+    port = random.randint(40000, 60000)
+    a = _raw("127.0.0.1", port)
+    a.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    first, _ = _read_all(a, 0.5)
+    assert first.startswith(b"HTTP/1.1 200"), first[:100]
+    b = _raw("127.0.0.2", port)
+    b.sendall(f"GET /stream/projects/{p['id']}?token={p['dashboard_token']}&transport=sse "
+              f"HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    got_b, _ = _read_all(b, 1.0)
+    assert got_b.startswith(b"HTTP/1.1 500") and b"ambiguous" in got_b, got_b[:200]
+    got_a, _ = _read_all(a, 0.3)
+    assert got_a == b"", got_a[:200]  # nothing of the stream leaked into connection A
+    a.close()
+    b.close()
+    wait_until(lambda: streams_gauge(D, "sse") == 0, what="no stream left open")
+
+
+def test_sse_client_that_sends_data_is_released():
+    """An SSE client has nothing to send after its request: one that keeps sending is closed
+    (it would otherwise keep the shared stream I/O thread busy)."""
+    p = project()
+    c = _raw("127.0.0.1")
+    c.sendall(f"GET /stream/projects/{p['id']}?token={p['dashboard_token']}&transport=sse "
+              f"HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    head, _ = _read_all(c, 0.5)
+    assert head.startswith(b"HTTP/1.1 200") and b"connected" in head, head[:200]
+    closed = False
+    try:
+        for _ in range(50):
+            c.sendall(b"x" * 1024)
+            time.sleep(0.02)
+        _, closed = _read_all(c, 2)
+    except OSError:
+        closed = True  # reset by the server: released
+    assert closed, "the server kept a chatty SSE client open"
+    c.close()
+    wait_until(lambda: streams_gauge(D, "sse") == 0, what="sse gauge back to 0")
+
+
 def test_ws_ping_pong_and_client_close():
     p = project()
     ws = ws_open(D, p["id"], p["dashboard_token"])
@@ -365,6 +434,8 @@ def main():
             test_other_projects_events_never_arrive,
             test_refusals_before_handshake,
             test_ws_malformed_key_refused_without_leaking_a_slot,
+            test_stream_never_binds_another_clients_connection,
+            test_sse_client_that_sends_data_is_released,
             test_ws_ping_pong_and_client_close,
             test_ws_oversized_and_binary_frames_close,
         ])

@@ -906,11 +906,12 @@ static void on_readable(evs_stream_t *s)
             long n = s->ops->recv(s->io, sink, sizeof(sink));
             if (n < 0) {
                 finish(s, EVS_OK);
+            } else if (n > 0) {
+                /* A client that keeps sending would otherwise keep this loop (the shared I/O
+                 * thread) busy for as long as it likes. */
+                finish(s, EVS_ERR_INVALID);
             }
-            if (n <= 0) {
-                return;
-            }
-            continue;
+            return;
         }
         if (s->rlen == sizeof(s->rbuf)) {
             return; /* frames wait for room in the output buffer; read the rest later */

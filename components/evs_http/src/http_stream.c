@@ -120,36 +120,43 @@ static bool fd_is_conn(int fd, const struct mg_request_info *ri)
     return lport == ri->server_port;
 }
 
-/* The connection's socket, found by its 4-tuple (see the file comment). -1 if not found. */
+/* The connection's socket, found by its 4-tuple (see the file comment), or -1. civetweb 1.15
+ * does not tell the local address, so a client holding two connections from one source
+ * address and port to two local addresses of ours would match twice: only a unique match is
+ * taken (our own connection certainly exists during the scan), never the first of several,
+ * or the stream would write into another client's connection. */
 static int find_fd(const struct mg_connection *conn)
 {
     const struct mg_request_info *ri = mg_get_request_info(conn);
     if (ri == NULL || ri->is_ssl) {
         return -1;
     }
+    int found = -1;
+    int matches = 0;
     DIR *d = opendir("/proc/self/fd");
     if (d != NULL) {
-        int found = -1;
         int own = dirfd(d);
         struct dirent *e;
-        while (found < 0 && (e = readdir(d)) != NULL) {
+        while ((e = readdir(d)) != NULL) {
             if (e->d_name[0] < '0' || e->d_name[0] > '9') {
                 continue;
             }
             int fd = atoi(e->d_name);
             if (fd != own && fd_is_conn(fd, ri)) {
                 found = fd;
+                matches++;
             }
         }
         closedir(d);
-        return found;
-    }
-    for (int fd = 0; fd < 65536; fd++) {
-        if (fd_is_conn(fd, ri)) {
-            return fd;
+    } else {
+        for (int fd = 0; fd < 65536; fd++) {
+            if (fd_is_conn(fd, ri)) {
+                found = fd;
+                matches++;
+            }
         }
     }
-    return -1;
+    return matches == 1 ? found : -1;
 }
 
 /* ---- WebSocket ---------------------------------------------------------------------- */
@@ -198,7 +205,9 @@ static int ws_connect(const struct mg_connection *cconn, void *cbdata)
     int fd = find_fd(cconn);
     if (fd < 0) {
         evs_stream_close(s);
-        send_error(conn, 500, "stream socket not found (TLS listeners cannot stream)", "internal");
+        send_error(conn, 500,
+                   "stream socket not found or ambiguous (TLS listeners cannot stream)",
+                   "internal");
         return 1;
     }
     evs_stream_bind_fd(s, fd);
@@ -273,7 +282,9 @@ static int sse_handler(struct mg_connection *conn, void *cbdata)
     int fd = find_fd(conn);
     if (fd < 0) {
         evs_stream_close(s);
-        send_error(conn, 500, "stream socket not found (TLS listeners cannot stream)", "internal");
+        send_error(conn, 500,
+                   "stream socket not found or ambiguous (TLS listeners cannot stream)",
+                   "internal");
         return 500;
     }
     mg_printf(conn,
