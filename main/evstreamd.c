@@ -377,18 +377,18 @@ static void print_budget(void)
 {
     unsigned long long ring = (unsigned long long)CONFIG_EVS_RING_SLOTS * CONFIG_EVS_RING_SLOT_SIZE;
     /* each stream table entry holds its output buffer and a WebSocket receive buffer of one
-     * whole frame (CONFIG_EVS_WS_FRAME_MAX + the largest header, 14 B) */
+     * whole frame (CONFIG_EVS_STREAM_RX_MAX + the largest header, 14 B) */
     unsigned long long wbufs =
         (unsigned long long)CONFIG_EVS_MAX_STREAMS * CONFIG_EVS_STREAM_WBUF_SIZE;
     unsigned long long rbufs =
-        (unsigned long long)CONFIG_EVS_MAX_STREAMS * (CONFIG_EVS_WS_FRAME_MAX + 14);
+        (unsigned long long)CONFIG_EVS_MAX_STREAMS * (CONFIG_EVS_STREAM_RX_MAX + 14);
     unsigned long long batch =
         (unsigned long long)CONFIG_EVS_INGEST_BATCH_MAX * (CONFIG_EVS_EVENT_MAX_BYTES + 384);
     log_msg(LOG_INFO,
             "static memory budget: ring %d x %d B = %llu KiB; stream buffers %d x (%d B out + "
             "%d B WebSocket in) = %llu KiB; subscriber table %d entries, %d rooms",
             CONFIG_EVS_RING_SLOTS, CONFIG_EVS_RING_SLOT_SIZE, ring / 1024, CONFIG_EVS_MAX_STREAMS,
-            CONFIG_EVS_STREAM_WBUF_SIZE, CONFIG_EVS_WS_FRAME_MAX + 14, (wbufs + rbufs) / 1024,
+            CONFIG_EVS_STREAM_WBUF_SIZE, CONFIG_EVS_STREAM_RX_MAX + 14, (wbufs + rbufs) / 1024,
             CONFIG_EVS_MAX_STREAMS, CONFIG_EVS_HUB_MAX_ROOMS);
     log_msg(LOG_INFO,
             "bounded per request: body <= %d B, batch <= %d events (<= %llu KiB normalized); "

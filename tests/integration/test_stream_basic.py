@@ -11,7 +11,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from evs_harness import Daemon, run_tests  # noqa: E402
+from evs_harness import Daemon, config, run_tests  # noqa: E402
 from test_stream_lib import (SseClient, WsClosed, ev, post_ok, streams_gauge, wait_until,  # noqa: E402
                              ws_next, ws_open)
 
@@ -399,7 +399,7 @@ def test_ws_oversized_and_binary_frames_close():
     p = project()
     ws = ws_open(D, p["id"], p["dashboard_token"])
     ws_next(ws, ("connected",))
-    ws.send_frame(0x1, b"x" * (70 * 1024))  # over CONFIG_EVS_WS_FRAME_MAX (64 KiB)
+    ws.send_frame(0x1, b"x" * (config("EVS_STREAM_RX_MAX") + 1))  # one byte over the limit
     try:
         while True:
             ws.recv(timeout=5)

@@ -42,7 +42,7 @@
  * before it (dropped, a fresh issue_count) fit in front of it. */
 #define EVS__HEADROOM (2 * (EVS__PREFIX_MAX + 256 + EVS__TRAILER_MAX) + EVS__PREFIX_MAX)
 /* Incoming client frames: the largest accepted frame plus its header. */
-#define EVS__RBUF_SIZE (CONFIG_EVS_WS_FRAME_MAX + 14)
+#define EVS__RBUF_SIZE (CONFIG_EVS_STREAM_RX_MAX + 14)
 
 /* Close codes (RFC 6455 7.4.1). */
 #define EVS__WS_NORMAL      1000
@@ -850,7 +850,7 @@ static void ws_frames(evs_stream_t *s)
         }
         evs_ws_frame_t f;
         evs_err_t rc =
-            evs_stream_ws_parse(s->rbuf + off, s->rlen - off, CONFIG_EVS_WS_FRAME_MAX, true, &f);
+            evs_stream_ws_parse(s->rbuf + off, s->rlen - off, CONFIG_EVS_STREAM_RX_MAX, true, &f);
         if (rc == EVS_ERR_AGAIN) {
             break;
         }
