@@ -10,18 +10,20 @@ if(NOT EVS_CORE_ONLY)
     endforeach()
 
     if(TARGET evstreamd)
+        # Drivers start ${EVS_EVSTREAMD}: the binary on the host, the emulator wrapper in cross
+        # builds (tests/CMakeLists.txt). Limits come from sdkconfig.json (evs_harness.config()).
         # Latency thresholds are relaxed under the sanitizers (the tests read EVS_TEST_SLOW).
-        if(EVS_SANITIZE STREQUAL "")
-            set(_evs_stream_env "EVSTREAMD=$<TARGET_FILE:evstreamd>")
-        else()
-            set(_evs_stream_env "EVSTREAMD=$<TARGET_FILE:evstreamd>;EVS_TEST_SLOW=1")
+        set(_evs_stream_env "EVSTREAMD=${EVS_EVSTREAMD}"
+                            "EVS_SDKCONFIG_JSON=${EVS_CONFIG_DIR}/sdkconfig.json")
+        if(NOT EVS_SANITIZE STREQUAL "")
+            list(APPEND _evs_stream_env "EVS_TEST_SLOW=1")
         endif()
         file(GLOB _evs_stream_py CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/integration/test_stream*.py)
         list(FILTER _evs_stream_py EXCLUDE REGEX "test_stream_lib\\.py$")
         foreach(t ${_evs_stream_py})
             get_filename_component(n ${t} NAME_WE)
             string(REPLACE "test_" "" n ${n})
-            add_test(NAME integration.${n} COMMAND ${EVS_PYTHON} ${t} $<TARGET_FILE:evstreamd>)
+            add_test(NAME integration.${n} COMMAND ${EVS_PYTHON} ${t} ${EVS_EVSTREAMD})
             set_tests_properties(integration.${n} PROPERTIES LABELS integration TIMEOUT 180
                                  ENVIRONMENT "${_evs_stream_env}")
         endforeach()

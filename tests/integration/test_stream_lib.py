@@ -11,7 +11,7 @@ import time
 import urllib.parse
 
 import evs_harness
-from evs_harness import WsClient, WsClosed  # noqa: F401  (re-exported for the suites)
+from evs_harness import WsClient, WsClosed, config  # noqa: F401  (re-exported for the suites)
 
 # Under ASan / TSan (EVS_TEST_SLOW set by tests/stream.cmake) everything is a few times slower:
 # latency thresholds are multiplied by this factor.
@@ -150,6 +150,12 @@ class SseClient:
             self.buf += c
 
     def close(self):
+        # shutdown first: a plain close() while another thread is blocked in recv() on this
+        # socket would leave the connection open (no FIN) until that recv() returns
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         try:
             self.sock.close()
         except OSError:
@@ -179,3 +185,61 @@ def wait_until(pred, timeout=5, step=0.05, what="condition"):
             return
         time.sleep(step)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+# ---- the build's limits (sdkconfig.json through evs_harness.config(); never a board's default) --
+def commit_s():
+    """CONFIG_EVS_COMMIT_INTERVAL_MS in seconds: how long the store may wait to gather a batch
+    before committing (0 on the host, 200 ms on esp32s3). Every POST may wait this long before
+    its 202, so bounds that include a POST add it."""
+    return config("EVS_COMMIT_INTERVAL_MS") / 1000.0
+
+
+def pad_for(want, base=None):
+    """A padding string of up to `want` characters such that `base` (an event as built by
+    ev(), default one with a short message and extra {"pad": ..., "last": false}) stays within
+    CONFIG_EVS_EVENT_MAX_BYTES as sent, with room for a few more small fields."""
+    if base is None:
+        base = ev(msg="timed", extra={"pad": "", "last": False})
+    room = config("EVS_EVENT_MAX_BYTES") - len(json.dumps(base)) - 64
+    n = max(0, min(want, room))
+    return "x" * n
+
+
+def batch_size(want, event, backlog_share=None):
+    """How many copies of `event` one POST may carry: at most `want`, the build's
+    CONFIG_EVS_INGEST_BATCH_MAX, what fits in CONFIG_EVS_HTTP_MAX_BODY (as json.dumps sends
+    it), and, if backlog_share is given, that fraction of CONFIG_EVS_CLIENT_BACKLOG (a burst
+    larger than a client's backlog makes even a reading client skip forward)."""
+    n = min(want, config("EVS_INGEST_BATCH_MAX"))
+    per = len(json.dumps(event)) + 2  # ", " between elements
+    n = min(n, max(1, (config("EVS_HTTP_MAX_BODY") - 2) // per))
+    if backlog_share is not None:
+        n = min(n, max(1, int(config("EVS_CLIENT_BACKLOG") * backlog_share)))
+    return max(1, n)
+
+
+def post_many(d, key, make, total, want=100, backlog_share=None, pause=0.0):
+    """POST `total` events make(i) in batches sized by batch_size(); -> the ids, in order."""
+    ids = []
+    i = 0
+    n = batch_size(want, make(0), backlog_share)
+    while i < total:
+        k = min(n, total - i)
+        st, _, body = d.post_event(key, [make(i + j) for j in range(k)])
+        assert st == 202, (st, body)
+        ids += [r["event_id"] for r in body["results"]]
+        i += k
+        if pause:
+            time.sleep(pause)
+    return ids
+
+
+def all_streams(d):
+    return streams_gauge(d, "ws") + streams_gauge(d, "sse")
+
+
+def wait_streams_released(d, timeout=10):
+    """Streams closed by an earlier test are released asynchronously: wait until none is open
+    (a small board has few stream slots; gauges read later must not move under the test)."""
+    wait_until(lambda: all_streams(d) == 0, timeout=timeout * SLOW, what="streams released")

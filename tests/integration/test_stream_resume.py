@@ -2,32 +2,21 @@
 """Stream resume on both transports: `?last_event_id=N` (WS, SSE) and `Last-Event-ID` (SSE)
 replay the stored matching events after N, then live ones, with no gap and no duplicate at the
 seam, also while events are being committed during the connect; beyond CONFIG_EVS_REPLAY_MAX one
-`dropped` notice for the oldest.
+`dropped` notice for the oldest. Batch sizes, the replay maximum, the number of concurrent
+streams and store readers come from the build's Kconfig values (evs_harness.config()).
 Run: /usr/bin/python3 tests/integration/test_stream_resume.py <evstreamd>
 """
-import json
 import os
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from evs_harness import Daemon, binary_from_argv, run_tests  # noqa: E402
-from test_stream_lib import SLOW, SseClient, ev, post_ok, ws_next, ws_open  # noqa: E402
+from evs_harness import Daemon, config, run_tests  # noqa: E402
+from test_stream_lib import (SLOW, SseClient, commit_s, ev, pad_for, post_many,  # noqa: E402
+                             post_ok, wait_streams_released, ws_next, ws_open)
 
 D = None
-
-
-def kconfig(name, default):
-    """A CONFIG_ value from the build's config/sdkconfig.json (found above the binary)."""
-    d = os.path.dirname(os.path.abspath(binary_from_argv()))
-    for _ in range(5):
-        f = os.path.join(d, "config", "sdkconfig.json")
-        if os.path.exists(f):
-            with open(f) as fh:
-                return json.load(fh).get(name, default)
-        d = os.path.dirname(d)
-    return default
 
 
 class Reader:
@@ -123,7 +112,13 @@ def test_resume_seam_under_load_both_transports():
     """Clients connect while a writer commits events non-stop: each must see every event after
     its N exactly once, in order (replay then live, nothing lost or repeated at the seam)."""
     p = D.create_project()
-    post_ok(D, p["ingest_key"], [ev(msg=f"seed {i}") for i in range(20)])
+    post_many(D, p["ingest_key"], lambda i: ev(msg=f"seed {i}"), 20)
+    # six readers open at once, fewer where CONFIG_EVS_MAX_STREAMS is smaller (4 on esp32s3)
+    wait_streams_released(D)
+    n_readers = min(6, config("EVS_MAX_STREAMS"))
+    # connect every 50 ms, or every commit where CONFIG_EVS_COMMIT_INTERVAL_MS gathers them
+    # (so that commits still land between and during the connects)
+    gap = max(0.05, commit_s())
     stop = threading.Event()
     posted = []
 
@@ -137,14 +132,14 @@ def test_resume_seam_under_load_both_transports():
     t.start()
     readers = []
     try:
-        for k in range(6):
-            time.sleep(0.05)
+        for k in range(n_readers):
+            time.sleep(gap)
             known = all_ids(p)
             after = known[len(known) // 2]
             transport = "ws" if k % 2 == 0 else "sse"
             readers.append((after, Reader(transport, p["id"], p["dashboard_token"],
                                           query=f"last_event_id={after}")))
-        time.sleep(0.1)
+        time.sleep(max(0.1, 2 * commit_s()))
     finally:
         stop.set()
         t.join(10)
@@ -171,15 +166,11 @@ def test_resume_filters_apply_to_replay():
 
 
 def test_replay_beyond_max_sends_one_dropped_then_newest():
-    mx = int(kconfig("CONFIG_EVS_REPLAY_MAX", 1000))
+    mx = config("EVS_REPLAY_MAX")
     p = D.create_project()
     total = mx + 37
-    left = total
-    while left > 0:
-        n = min(100, left)
-        st, _, body = D.post_event(p["ingest_key"], [ev(msg="bulk") for _ in range(n)])
-        assert st == 202, (st, body)
-        left -= n
+    # batches of 100, or of CONFIG_EVS_INGEST_BATCH_MAX where that is smaller
+    post_many(D, p["ingest_key"], lambda i: ev(msg="bulk"), total, want=100)
     ids = all_ids(p)
     assert len(ids) == total
     for transport in ("ws", "sse"):
@@ -196,14 +187,15 @@ def test_stuck_replays_hold_no_store_connection():
     """Clients that resume and then read nothing must not pin the store's read connections:
     queries and other resumes keep answering while they wait for their sockets."""
     p = D.create_project()
-    pad = "z" * 900
-    for _ in range(6):
-        st, _, body = D.post_event(p["ingest_key"], [ev(msg="big", extra={"pad": pad})
-                                                      for _ in range(100)])
-        assert st == 202, (st, body)
+    pad = pad_for(900)  # less where CONFIG_EVS_EVENT_MAX_BYTES is smaller
+    # 600 events in batches of 100 (or CONFIG_EVS_INGEST_BATCH_MAX / the body limit)
+    post_many(D, p["ingest_key"], lambda i: ev(msg="big", extra={"pad": pad}), 600, want=100)
     ids = all_ids(p)
+    # more stuck clients than store readers, leaving one stream slot for the Reader below
+    wait_streams_released(D)
+    n_stuck = min(config("EVS_STORE_READERS") + 2, config("EVS_MAX_STREAMS") - 1)
     stuck = [SseClient(D, p["id"], p["dashboard_token"], query="last_event_id=0", rcvbuf=4096)
-             for _ in range(int(kconfig("CONFIG_EVS_STORE_READERS", 4)) + 2)]
+             for _ in range(n_stuck)]
     for c in stuck:
         assert c.status == 200
     time.sleep(0.5)  # each is now blocked in its replay, its socket full

@@ -3,6 +3,7 @@
 keepalive_s = 1): WS PING and SSE `: ping` on idle streams; a WS client that never answers pings
 is closed after three intervals; a client whose socket takes nothing for the send timeout is
 closed and released (evs_streams_timed_out_total), while a reading client is unaffected.
+Event and batch sizes come from the build's Kconfig values (evs_harness.config()).
 Run: /usr/bin/python3 tests/integration/test_stream_timeouts.py <evstreamd>
 """
 import os
@@ -13,11 +14,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from evs_harness import Daemon, run_tests  # noqa: E402
-from test_stream_lib import (SLOW, SseClient, ev, streams_gauge, wait_until, ws_next,  # noqa: E402
-                             ws_open)
+from test_stream_lib import (SLOW, SseClient, ev, pad_for, post_many, streams_gauge,  # noqa: E402
+                             wait_streams_released, wait_until, ws_next, ws_open)
 
 D = None
-PAD = "y" * 900
+PAD = pad_for(900)  # ~1 KiB events, less where CONFIG_EVS_EVENT_MAX_BYTES is smaller
 
 
 def test_ws_ping_on_idle_stream():
@@ -65,6 +66,8 @@ def test_ws_client_that_never_answers_pings_is_closed():
 
 def test_stuck_client_is_closed_after_send_timeout_reader_unaffected():
     p = D.create_project()
+    # earlier tests' streams are released asynchronously; the WS gauge is checked below
+    wait_streams_released(D)
     before = D.metrics().get("evs_streams_timed_out_total", 0)
     stuck = ws_open(D, p["id"], p["dashboard_token"], rcvbuf=4096)
     assert ws_next(stuck)["type"] == "connected"
@@ -72,12 +75,10 @@ def test_stuck_client_is_closed_after_send_timeout_reader_unaffected():
     assert stuck_sse.next()["event"] == "connected"
     reader = ws_open(D, p["id"], p["dashboard_token"])
     assert ws_next(reader)["type"] == "connected"
-    last = None
-    for _ in range(10):
-        st, _, body = D.post_event(p["ingest_key"], [ev(msg="fill", extra={"pad": PAD})
-                                                      for _ in range(25)])
-        assert st == 202
-        last = body["results"][-1]["event_id"]
+    # 250 events in batches of 25 (smaller where the batch or body limit is, and at most half
+    # of CONFIG_EVS_CLIENT_BACKLOG so that the reader never has to skip)
+    last = post_many(D, p["ingest_key"], lambda i: ev(msg="fill", extra={"pad": PAD}), 250,
+                     want=25, backlog_share=0.5)[-1]
     # the reader keeps up (it answers pings and reads)
     while True:
         m = ws_next(reader, timeout=5)
