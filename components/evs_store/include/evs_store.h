@@ -5,11 +5,12 @@
  *        one writer thread with group commit, issues and their states, projects and key
  *        hashes, queries on read connections, retention.
  *
- * Durable before acknowledged: a submitted event's completion callback fires only after the
- * transaction holding it has committed; then, and only then, the commit's notices (event,
- * issue, issue_count, in that order per event) are handed to the notice callback, which the
- * streaming side publishes. The ingest queue is bounded: full means EVS_ERR_FULL to the caller,
- * never a silent drop.
+ * Durable before acknowledged: only after the transaction holding an event has committed are
+ * the commit's notices (event, issue, issue_count, in that order per event) handed to the
+ * notice callback, which the streaming side publishes, and then the completion callbacks fire.
+ * Notices come first so that a stream opened right after an acknowledgement never receives
+ * messages about state it was already given. The ingest queue is bounded: full means
+ * EVS_ERR_FULL to the caller, never a silent drop.
  */
 #pragma once
 

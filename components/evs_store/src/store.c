@@ -7,7 +7,6 @@
  */
 #include "store_priv.h"
 
-#include <stdalign.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +40,6 @@ static const char *const s_migrations[EVS__SCHEMA_VERSION] = {
 /* Per-item outcome of a batch, filled inside the transaction, published after COMMIT. */
 typedef struct evs__store_result {
     evs_ingest_result_t r;
-    const evs_event_t *copy; /* the arena copy, or NULL: notices use the caller's event */
     int delta;               /* change of the project's unresolved count */
     bool issue_notice;
     evs_issue_action_t action;
@@ -412,36 +410,6 @@ static int process_event(evs_store_t *s, const evs__store_item_t *it, evs__store
     return SQLITE_OK;
 }
 
-static size_t align_up(size_t n)
-{
-    size_t a = alignof(max_align_t);
-    return (n + a - 1) & ~(a - 1);
-}
-
-/* Copy the batch's events into the arena so that done callbacks may fire before the notices
- * (the submitter may free an event once its done fired). */
-static void copy_to_arena(evs_store_t *s, uint32_t n)
-{
-    size_t off = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        const evs_event_t *ev = s->batch[i].ev;
-        size_t need = align_up(sizeof(evs_event_t)) + align_up(ev->json_len);
-        s->results[i].copy = NULL;
-        if (s->cfg.notice_fn == NULL || need > s->arena_size - off) {
-            continue;
-        }
-        evs_event_t *c = (evs_event_t *)(void *)(s->arena + off);
-        char *json = (char *)(s->arena + off + align_up(sizeof(evs_event_t)));
-        *c = *ev;
-        if (ev->json_len > 0) {
-            memcpy(json, ev->json, ev->json_len);
-        }
-        c->json = json;
-        s->results[i].copy = c;
-        off += need;
-    }
-}
-
 static void notify(evs_store_t *s, const evs_notice_t *n)
 {
     if (s->cfg.notice_fn != NULL) {
@@ -457,7 +425,7 @@ static void publish_event_notices(evs_store_t *s, uint32_t i)
                        .project_id = it->project_id,
                        .event_id = res->r.event_id,
                        .issue_id = res->r.issue_id,
-                       .event = res->copy != NULL ? res->copy : it->ev};
+                       .event = it->ev};
     notify(s, &nt);
     if (res->issue_notice) {
         evs_notice_t in = {.kind = EVS_NOTICE_ISSUE,
@@ -483,7 +451,6 @@ static void run_batch(evs_store_t *s, uint32_t n)
     int rc;
 
     memset(s->results, 0, n * sizeof(s->results[0]));
-    copy_to_arena(s, n);
     rc = exec(s->wdb, "BEGIN IMMEDIATE");
     for (uint32_t i = 0; i < n && rc == SQLITE_OK; i++) {
         rc = process_event(s, &s->batch[i], &s->results[i], &next_id);
@@ -544,24 +511,16 @@ static void run_batch(evs_store_t *s, uint32_t n)
     s->stats.db_bytes = db_bytes;
     evs_mutex_unlock(&s->mu);
 
-    /* acknowledgements first; events not copied to the arena are acknowledged after their
-     * notices, since their submitter may free them as soon as done fires */
-    for (uint32_t i = 0; i < n; i++) {
-        bool after =
-            s->results[i].copy == NULL && s->results[i].r.event_id > 0 && s->cfg.notice_fn != NULL;
-        if (!after && s->batch[i].done != NULL) {
-            s->batch[i].done(s->batch[i].ctx, &s->results[i].r);
-        }
-    }
+    /* Notices before acknowledgements: a dashboard that connects right after its 202 then
+     * finds the event's messages already behind its cursor (its `connected` state includes
+     * them), and the notices may point at the submitters' events, valid until their done. */
     for (uint32_t i = 0; i < n; i++) {
         if (s->results[i].r.err == EVS_OK && s->results[i].r.event_id > 0) {
             publish_event_notices(s, i);
         }
     }
     for (uint32_t i = 0; i < n; i++) {
-        bool after =
-            s->results[i].copy == NULL && s->results[i].r.event_id > 0 && s->cfg.notice_fn != NULL;
-        if (after && s->batch[i].done != NULL) {
+        if (s->batch[i].done != NULL) {
             s->batch[i].done(s->batch[i].ctx, &s->results[i].r);
         }
     }
@@ -858,7 +817,6 @@ static void free_store(evs_store_t *s)
     free(s->q);
     free(s->batch);
     free(s->results);
-    free(s->arena);
     free(s->projects);
     free(s->keys);
     free(s->path);
@@ -989,23 +947,17 @@ evs_err_t evs_store_open(const evs_store_config_t *cfg, evs_store_t **out)
     s->path = strdup(cfg->db_path);
     s->cfg.db_path = s->path;
     s->batch_cap = cfg->batch_max < cfg->queue_depth ? cfg->batch_max : cfg->queue_depth;
-    s->arena_size = (size_t)CONFIG_EVS_STORE_NOTICE_ARENA_KB * 1024u;
     s->n_readers = cfg->readers;
     s->q = calloc(cfg->queue_depth, sizeof(*s->q));
     s->batch = calloc(s->batch_cap, sizeof(*s->batch));
     s->results = calloc(s->batch_cap, sizeof(*s->results));
-    s->arena = cfg->notice_fn != NULL ? malloc(s->arena_size) : NULL;
     s->projects = calloc(CONFIG_EVS_STORE_MAX_PROJECTS, sizeof(*s->projects));
     s->keys = calloc(2u * CONFIG_EVS_STORE_MAX_PROJECTS, sizeof(*s->keys));
     s->readers = calloc(s->n_readers, sizeof(*s->readers));
     s->reader_busy = calloc(s->n_readers, sizeof(*s->reader_busy));
     if (s->path == NULL || s->q == NULL || s->batch == NULL || s->results == NULL ||
-        (cfg->notice_fn != NULL && s->arena == NULL) || s->projects == NULL || s->keys == NULL ||
-        s->readers == NULL || s->reader_busy == NULL) {
+        s->projects == NULL || s->keys == NULL || s->readers == NULL || s->reader_busy == NULL) {
         goto fail;
-    }
-    if (s->arena == NULL) {
-        s->arena_size = 0;
     }
     err = open_db(s);
     if (err != EVS_OK) {

@@ -84,8 +84,6 @@ struct evs_store {
     evs__store_item_t *batch;
     struct evs__store_result *results;
     uint32_t batch_cap;
-    unsigned char *arena;
-    size_t arena_size;
     int64_t total_events;  /* rows in events, as of the last commit */
     int64_t next_event_id; /* the id the next stored event gets */
     int64_t page_size;
