@@ -1079,8 +1079,7 @@ static void test_store_notices_before_done(void **state)
             continue;
         }
         for (int d = 0; d < n_done; d++) {
-            assert_true(s_rec.v[i].kind != EVS_NOTICE_EVENT ||
-                        s_rec.v[i].event_id != seen_done[d]);
+            assert_true(s_rec.v[i].kind != EVS_NOTICE_EVENT || s_rec.v[i].event_id != seen_done[d]);
         }
     }
     assert_int_equal(n_done, 2);

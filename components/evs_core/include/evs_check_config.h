@@ -17,7 +17,7 @@
 #error "CONFIG_EVS_RING_SLOT_SIZE must be a multiple of 8"
 #endif
 #if CONFIG_EVS_RING_SLOT_SIZE < CONFIG_EVS_EVENT_MAX_BYTES + 512
-#error "CONFIG_EVS_RING_SLOT_SIZE must be at least CONFIG_EVS_EVENT_MAX_BYTES + 512 (normalized event + envelope)"
+#error "CONFIG_EVS_RING_SLOT_SIZE must be >= CONFIG_EVS_EVENT_MAX_BYTES + 512 (event + envelope)"
 #endif
 #if CONFIG_EVS_STREAM_WBUF_SIZE < CONFIG_EVS_RING_SLOT_SIZE + 256
 #error "CONFIG_EVS_STREAM_WBUF_SIZE must exceed CONFIG_EVS_RING_SLOT_SIZE + 256 (framing)"

@@ -13,26 +13,26 @@ extern "C" {
 #endif
 
 /* X(name, value, machine_code, message) */
-#define EVS_ERRNO_MAP(X)                                                                      \
-    X(OK, 0, "ok", "success")                                                                 \
-    X(ERR_INVALID_ARG, -1, "invalid_argument", "invalid argument")                            \
-    X(ERR_NO_MEM, -2, "no_memory", "out of memory")                                           \
-    X(ERR_FULL, -3, "full", "queue or table full, try again later")                           \
-    X(ERR_AGAIN, -4, "again", "nothing available yet")                                        \
-    X(ERR_NOT_FOUND, -5, "not_found", "not found")                                            \
-    X(ERR_TOO_LARGE, -6, "too_large", "too large")                                            \
-    X(ERR_INVALID, -7, "invalid", "invalid input")                                            \
-    X(ERR_IO, -8, "io_error", "input/output error")                                           \
-    X(ERR_DB, -9, "db_error", "database error")                                               \
-    X(ERR_CLOSED, -10, "closed", "closed or shutting down")                                   \
-    X(ERR_TIMEOUT, -11, "timeout", "timed out")                                               \
-    X(ERR_UNAUTHORIZED, -12, "unauthorized", "missing or unknown key")                        \
-    X(ERR_FORBIDDEN, -13, "forbidden", "not allowed for this key")                            \
-    X(ERR_EXISTS, -14, "exists", "already exists")                                            \
-    X(ERR_UNSUPPORTED, -15, "unsupported", "not supported")                                   \
-    X(ERR_INTERNAL, -16, "internal", "internal error")                                        \
-    X(ERR_TOO_MANY, -17, "too_many", "too many elements")                                     \
-    X(ERR_CONFIG, -18, "bad_config", "invalid configuration")                                 \
+#define EVS_ERRNO_MAP(X)                                                                           \
+    X(OK, 0, "ok", "success")                                                                      \
+    X(ERR_INVALID_ARG, -1, "invalid_argument", "invalid argument")                                 \
+    X(ERR_NO_MEM, -2, "no_memory", "out of memory")                                                \
+    X(ERR_FULL, -3, "full", "queue or table full, try again later")                                \
+    X(ERR_AGAIN, -4, "again", "nothing available yet")                                             \
+    X(ERR_NOT_FOUND, -5, "not_found", "not found")                                                 \
+    X(ERR_TOO_LARGE, -6, "too_large", "too large")                                                 \
+    X(ERR_INVALID, -7, "invalid", "invalid input")                                                 \
+    X(ERR_IO, -8, "io_error", "input/output error")                                                \
+    X(ERR_DB, -9, "db_error", "database error")                                                    \
+    X(ERR_CLOSED, -10, "closed", "closed or shutting down")                                        \
+    X(ERR_TIMEOUT, -11, "timeout", "timed out")                                                    \
+    X(ERR_UNAUTHORIZED, -12, "unauthorized", "missing or unknown key")                             \
+    X(ERR_FORBIDDEN, -13, "forbidden", "not allowed for this key")                                 \
+    X(ERR_EXISTS, -14, "exists", "already exists")                                                 \
+    X(ERR_UNSUPPORTED, -15, "unsupported", "not supported")                                        \
+    X(ERR_INTERNAL, -16, "internal", "internal error")                                             \
+    X(ERR_TOO_MANY, -17, "too_many", "too many elements")                                          \
+    X(ERR_CONFIG, -18, "bad_config", "invalid configuration")                                      \
     X(ERR_CORRUPT, -19, "corrupt", "data overwritten or corrupt")
 
 typedef enum evs_err {

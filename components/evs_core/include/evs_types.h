@@ -80,8 +80,8 @@ typedef enum evs_issue_action {
 /** "created" | "resolved" | "archived" | "unresolved" | "discarded" | "regressed". */
 const char *evs_issue_action_name(evs_issue_action_t a);
 
-#define EVS_FINGERPRINT_LEN 32 /* SHA-256 */
-#define EVS_TITLE_MAX 256      /* issue title bytes, NUL included */
+#define EVS_FINGERPRINT_LEN 32  /* SHA-256 */
+#define EVS_TITLE_MAX       256 /* issue title bytes, NUL included */
 
 /**
  * A validated, normalized event. @c json points into a buffer owned by whoever parsed it
@@ -91,10 +91,10 @@ typedef struct evs_event {
     evs_level_t level;
     char environment[CONFIG_EVS_ENV_MAX_BYTES + 1];
     uint8_t environment_len;
-    char title[EVS_TITLE_MAX];        /**< issue title: "Type: value" or the message, truncated */
+    char title[EVS_TITLE_MAX]; /**< issue title: "Type: value" or the message, truncated */
     uint8_t fingerprint[EVS_FINGERPRINT_LEN];
-    int64_t timestamp_ms;             /**< event time, ms since the epoch UTC */
-    const char *json;                 /**< normalized event object, not NUL terminated */
+    int64_t timestamp_ms; /**< event time, ms since the epoch UTC */
+    const char *json;     /**< normalized event object, not NUL terminated */
     size_t json_len;
 } evs_event_t;
 

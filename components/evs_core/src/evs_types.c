@@ -4,8 +4,7 @@
 
 #include <string.h>
 
-static const char *const s_levels[EVS_LEVEL_COUNT] = {"debug", "info", "warning", "error",
-                                                      "fatal"};
+static const char *const s_levels[EVS_LEVEL_COUNT] = {"debug", "info", "warning", "error", "fatal"};
 
 const char *evs_level_name(evs_level_t level)
 {

@@ -205,8 +205,7 @@ static int ws_connect(const struct mg_connection *cconn, void *cbdata)
     int fd = find_fd(cconn);
     if (fd < 0) {
         evs_stream_close(s);
-        send_error(conn, 500,
-                   "stream socket not found or ambiguous (TLS listeners cannot stream)",
+        send_error(conn, 500, "stream socket not found or ambiguous (TLS listeners cannot stream)",
                    "internal");
         return 1;
     }
@@ -282,8 +281,7 @@ static int sse_handler(struct mg_connection *conn, void *cbdata)
     int fd = find_fd(conn);
     if (fd < 0) {
         evs_stream_close(s);
-        send_error(conn, 500,
-                   "stream socket not found or ambiguous (TLS listeners cannot stream)",
+        send_error(conn, 500, "stream socket not found or ambiguous (TLS listeners cannot stream)",
                    "internal");
         return 500;
     }

@@ -53,7 +53,8 @@ int evs_entropy(void *buf, size_t len);
 int evs_waker_init(evs_waker_t *w);
 void evs_waker_destroy(evs_waker_t *w);
 void evs_waker_signal(evs_waker_t *w);
-/** Sleep until signalled or @p timeout_ms passed; consumes the signal. @return 1 woken, 0 timeout. */
+/** Sleep until signalled or @p timeout_ms passed; consumes the signal. @return 1 woken, 0 timeout.
+ */
 int evs_waker_wait(evs_waker_t *w, uint32_t timeout_ms);
 /** Consume a pending signal without sleeping. */
 void evs_waker_drain(evs_waker_t *w);

@@ -36,10 +36,10 @@ typedef struct evs_store_config {
     int64_t retention_max_events; /**< 0 = unlimited */
     int64_t retention_max_db_kb;  /**< 0 = unlimited */
     uint32_t retention_batch;
-    uint32_t readers;             /**< read connections */
-    bool sync_full;               /**< PRAGMA synchronous=FULL instead of NORMAL */
+    uint32_t readers;              /**< read connections */
+    bool sync_full;                /**< PRAGMA synchronous=FULL instead of NORMAL */
     evs_store_notice_fn notice_fn; /**< may be NULL */
-    void *notice_ctx;             /**< borrowed; must outlive the store */
+    void *notice_ctx;              /**< borrowed; must outlive the store */
 } evs_store_config_t;
 
 #if defined(CONFIG_EVS_STORE_SYNC_FULL)
@@ -47,15 +47,15 @@ typedef struct evs_store_config {
 #else
 #define EVS__STORE_SYNC_FULL false
 #endif
-#define EVS_STORE_CONFIG_DEFAULT()                                                            \
-    {                                                                                         \
-        .db_path = CONFIG_EVS_DEFAULT_DB_PATH, .queue_depth = CONFIG_EVS_INGEST_QUEUE_DEPTH,  \
-        .batch_max = CONFIG_EVS_COMMIT_BATCH_MAX,                                             \
-        .commit_interval_ms = CONFIG_EVS_COMMIT_INTERVAL_MS,                                  \
-        .retention_max_events = CONFIG_EVS_RETENTION_MAX_EVENTS,                              \
-        .retention_max_db_kb = CONFIG_EVS_RETENTION_MAX_DB_KB,                                \
-        .retention_batch = CONFIG_EVS_RETENTION_BATCH, .readers = CONFIG_EVS_STORE_READERS,  \
-        .sync_full = EVS__STORE_SYNC_FULL, .notice_fn = NULL, .notice_ctx = NULL,             \
+#define EVS_STORE_CONFIG_DEFAULT()                                                                 \
+    {                                                                                              \
+        .db_path = CONFIG_EVS_DEFAULT_DB_PATH, .queue_depth = CONFIG_EVS_INGEST_QUEUE_DEPTH,       \
+        .batch_max = CONFIG_EVS_COMMIT_BATCH_MAX,                                                  \
+        .commit_interval_ms = CONFIG_EVS_COMMIT_INTERVAL_MS,                                       \
+        .retention_max_events = CONFIG_EVS_RETENTION_MAX_EVENTS,                                   \
+        .retention_max_db_kb = CONFIG_EVS_RETENTION_MAX_DB_KB,                                     \
+        .retention_batch = CONFIG_EVS_RETENTION_BATCH, .readers = CONFIG_EVS_STORE_READERS,        \
+        .sync_full = EVS__STORE_SYNC_FULL, .notice_fn = NULL, .notice_ctx = NULL,                  \
     }
 
 /**
@@ -73,10 +73,10 @@ void evs_store_close(evs_store_t *store);
 
 /** Result of one ingest, given to the completion callback. */
 typedef struct evs_ingest_result {
-    evs_err_t err;     /**< EVS_OK, or why it was not stored (EVS_ERR_DB, EVS_ERR_CLOSED...) */
-    int64_t event_id;  /**< > 0 when stored; 0 when discarded */
+    evs_err_t err;    /**< EVS_OK, or why it was not stored (EVS_ERR_DB, EVS_ERR_CLOSED...) */
+    int64_t event_id; /**< > 0 when stored; 0 when discarded */
     int64_t issue_id;
-    bool discarded;    /**< its issue is discarded: acknowledged, neither stored nor streamed */
+    bool discarded; /**< its issue is discarded: acknowledged, neither stored nor streamed */
 } evs_ingest_result_t;
 
 /** Called on the writer thread after COMMIT (or on failure). Must not block. */
@@ -121,8 +121,8 @@ typedef enum evs_key_kind {
 /** Create a project with the given key hashes (written through the writer thread).
  *  @return EVS_OK, EVS_ERR_INVALID_ARG (empty / over 127-byte name), EVS_ERR_EXISTS. */
 evs_err_t evs_store_project_create(evs_store_t *store, const char *name,
-                                   const uint8_t ingest_hash[32],
-                                   const uint8_t dashboard_hash[32], evs_project_t *out);
+                                   const uint8_t ingest_hash[32], const uint8_t dashboard_hash[32],
+                                   evs_project_t *out);
 typedef void (*evs_project_fn)(void *ctx, const evs_project_t *p);
 evs_err_t evs_store_projects(evs_store_t *store, evs_project_fn cb, void *ctx);
 evs_err_t evs_store_project_get(evs_store_t *store, uint32_t id, evs_project_t *out);
@@ -166,11 +166,11 @@ typedef struct evs_store_stats {
     uint64_t events_committed;
     uint64_t events_discarded;
     uint64_t commits;
-    double commit_seconds_sum;   /**< total time inside COMMIT-ending transactions */
-    uint64_t queue_full;         /**< submits refused with EVS_ERR_FULL */
+    double commit_seconds_sum; /**< total time inside COMMIT-ending transactions */
+    uint64_t queue_full;       /**< submits refused with EVS_ERR_FULL */
     uint32_t queue_depth_hwm;
     uint64_t retention_deleted;
-    int64_t db_bytes;            /**< page_count * page_size of the main file */
+    int64_t db_bytes; /**< page_count * page_size of the main file */
 } evs_store_stats_t;
 void evs_store_get_stats(evs_store_t *store, evs_store_stats_t *out);
 

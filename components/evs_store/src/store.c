@@ -40,7 +40,7 @@ static const char *const s_migrations[EVS__SCHEMA_VERSION] = {
 /* Per-item outcome of a batch, filled inside the transaction, published after COMMIT. */
 typedef struct evs__store_result {
     evs_ingest_result_t r;
-    int delta;               /* change of the project's unresolved count */
+    int delta; /* change of the project's unresolved count */
     bool issue_notice;
     evs_issue_action_t action;
     evs_issue_status_t status;

@@ -25,8 +25,14 @@ struct CMUnitTest {
     void *initial_state;
 };
 
-#define cmocka_unit_test(f) {#f, f, NULL, NULL, NULL}
-#define cmocka_unit_test_setup_teardown(f, setup, teardown) {#f, f, setup, teardown, NULL}
+#define cmocka_unit_test(f)                                                                        \
+    {                                                                                              \
+#f, f, NULL, NULL, NULL                                                                    \
+    }
+#define cmocka_unit_test_setup_teardown(f, setup, teardown)                                        \
+    {                                                                                              \
+#f, f, setup, teardown, NULL                                                               \
+    }
 
 static jmp_buf cm__jmp;
 static int cm__skipped;
@@ -44,48 +50,68 @@ cm__fail(const char *file, int line, const char *fmt, ...)
     longjmp(cm__jmp, 1);
 }
 
-#define fail()          cm__fail(__FILE__, __LINE__, "fail()")
-#define fail_msg(...)   cm__fail(__FILE__, __LINE__, __VA_ARGS__)
-#define skip()          do { cm__skipped = 1; longjmp(cm__jmp, 2); } while (0)
-#define assert_true(c)  do { if (!(c)) cm__fail(__FILE__, __LINE__, "%s", #c); } while (0)
-#define assert_false(c) do { if (c) cm__fail(__FILE__, __LINE__, "!(%s)", #c); } while (0)
-#define assert_null(p)  do { if ((p) != NULL) cm__fail(__FILE__, __LINE__, "%s is not NULL", #p); } while (0)
-#define assert_non_null(p) do { if ((p) == NULL) cm__fail(__FILE__, __LINE__, "%s is NULL", #p); } while (0)
-#define assert_ptr_equal(a, b)                                                                \
-    do {                                                                                      \
-        if ((const void *)(a) != (const void *)(b))                                           \
-            cm__fail(__FILE__, __LINE__, "%p != %p", (const void *)(a), (const void *)(b));   \
+#define fail()        cm__fail(__FILE__, __LINE__, "fail()")
+#define fail_msg(...) cm__fail(__FILE__, __LINE__, __VA_ARGS__)
+#define skip()                                                                                     \
+    do {                                                                                           \
+        cm__skipped = 1;                                                                           \
+        longjmp(cm__jmp, 2);                                                                       \
     } while (0)
-#define assert_int_equal(a, b)                                                                \
-    do {                                                                                      \
-        uintmax_t cm_a_ = (uintmax_t)(a), cm_b_ = (uintmax_t)(b);                             \
-        if (cm_a_ != cm_b_)                                                                   \
-            cm__fail(__FILE__, __LINE__, "%jd != %jd (%s != %s)", (intmax_t)cm_a_,            \
-                     (intmax_t)cm_b_, #a, #b);                                                \
+#define assert_true(c)                                                                             \
+    do {                                                                                           \
+        if (!(c))                                                                                  \
+            cm__fail(__FILE__, __LINE__, "%s", #c);                                                \
     } while (0)
-#define assert_int_not_equal(a, b)                                                            \
-    do {                                                                                      \
-        uintmax_t cm_a_ = (uintmax_t)(a), cm_b_ = (uintmax_t)(b);                             \
-        if (cm_a_ == cm_b_)                                                                   \
-            cm__fail(__FILE__, __LINE__, "%jd == %jd (%s == %s)", (intmax_t)cm_a_,            \
-                     (intmax_t)cm_b_, #a, #b);                                                \
+#define assert_false(c)                                                                            \
+    do {                                                                                           \
+        if (c)                                                                                     \
+            cm__fail(__FILE__, __LINE__, "!(%s)", #c);                                             \
     } while (0)
-#define assert_in_range(v, lo, hi)                                                            \
-    do {                                                                                      \
-        uintmax_t cm_v_ = (uintmax_t)(v);                                                     \
-        if (cm_v_ < (uintmax_t)(lo) || cm_v_ > (uintmax_t)(hi))                               \
-            cm__fail(__FILE__, __LINE__, "%ju not in [%ju, %ju]", cm_v_, (uintmax_t)(lo),     \
-                     (uintmax_t)(hi));                                                        \
+#define assert_null(p)                                                                             \
+    do {                                                                                           \
+        if ((p) != NULL)                                                                           \
+            cm__fail(__FILE__, __LINE__, "%s is not NULL", #p);                                    \
     } while (0)
-#define assert_string_equal(a, b)                                                             \
-    do {                                                                                      \
-        if (strcmp((a), (b)) != 0)                                                            \
-            cm__fail(__FILE__, __LINE__, "\"%s\" != \"%s\"", (a), (b));                       \
+#define assert_non_null(p)                                                                         \
+    do {                                                                                           \
+        if ((p) == NULL)                                                                           \
+            cm__fail(__FILE__, __LINE__, "%s is NULL", #p);                                        \
     } while (0)
-#define assert_memory_equal(a, b, n)                                                          \
-    do {                                                                                      \
-        if (memcmp((a), (b), (n)) != 0)                                                       \
-            cm__fail(__FILE__, __LINE__, "%s and %s differ", #a, #b);                         \
+#define assert_ptr_equal(a, b)                                                                     \
+    do {                                                                                           \
+        if ((const void *)(a) != (const void *)(b))                                                \
+            cm__fail(__FILE__, __LINE__, "%p != %p", (const void *)(a), (const void *)(b));        \
+    } while (0)
+#define assert_int_equal(a, b)                                                                     \
+    do {                                                                                           \
+        uintmax_t cm_a_ = (uintmax_t)(a), cm_b_ = (uintmax_t)(b);                                  \
+        if (cm_a_ != cm_b_)                                                                        \
+            cm__fail(__FILE__, __LINE__, "%jd != %jd (%s != %s)", (intmax_t)cm_a_,                 \
+                     (intmax_t)cm_b_, #a, #b);                                                     \
+    } while (0)
+#define assert_int_not_equal(a, b)                                                                 \
+    do {                                                                                           \
+        uintmax_t cm_a_ = (uintmax_t)(a), cm_b_ = (uintmax_t)(b);                                  \
+        if (cm_a_ == cm_b_)                                                                        \
+            cm__fail(__FILE__, __LINE__, "%jd == %jd (%s == %s)", (intmax_t)cm_a_,                 \
+                     (intmax_t)cm_b_, #a, #b);                                                     \
+    } while (0)
+#define assert_in_range(v, lo, hi)                                                                 \
+    do {                                                                                           \
+        uintmax_t cm_v_ = (uintmax_t)(v);                                                          \
+        if (cm_v_ < (uintmax_t)(lo) || cm_v_ > (uintmax_t)(hi))                                    \
+            cm__fail(__FILE__, __LINE__, "%ju not in [%ju, %ju]", cm_v_, (uintmax_t)(lo),          \
+                     (uintmax_t)(hi));                                                             \
+    } while (0)
+#define assert_string_equal(a, b)                                                                  \
+    do {                                                                                           \
+        if (strcmp((a), (b)) != 0)                                                                 \
+            cm__fail(__FILE__, __LINE__, "\"%s\" != \"%s\"", (a), (b));                            \
+    } while (0)
+#define assert_memory_equal(a, b, n)                                                               \
+    do {                                                                                           \
+        if (memcmp((a), (b), (n)) != 0)                                                            \
+            cm__fail(__FILE__, __LINE__, "%s and %s differ", #a, #b);                              \
     } while (0)
 
 __attribute__((unused)) static int cm__run_group(const char *group, const struct CMUnitTest *t,
@@ -130,5 +156,5 @@ __attribute__((unused)) static int cm__run_group(const char *group, const struct
     return failed;
 }
 
-#define cmocka_run_group_tests(tests, setup, teardown)                                        \
+#define cmocka_run_group_tests(tests, setup, teardown)                                             \
     cm__run_group(#tests, (tests), sizeof(tests) / sizeof((tests)[0]), (setup), (teardown))
