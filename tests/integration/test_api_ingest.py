@@ -256,6 +256,24 @@ def test_queue_full_503_retry_after_nothing_stored():
         assert len(d.all_events(p["id"], p["dashboard_token"])) == len(stored)
 
 
+def test_project_table_full_507():
+    """The store's project table is a Kconfig limit: the project after the last gets a clear
+    507, and the existing projects keep working."""
+    cap = config("EVS_STORE_MAX_PROJECTS")
+    with Daemon() as d:
+        first = None
+        for i in range(cap):
+            st, _, body = d.request("POST", "/api/v1/projects", {"name": f"p{i}"},
+                                    key=d.admin_token)
+            assert st == 201, (i, st, body)
+            first = first or body
+        st, _, body = d.request("POST", "/api/v1/projects", {"name": "one-too-many"},
+                                key=d.admin_token)
+        assert st == 507 and body["code"] == "too_many_projects", (st, body)
+        st, _, body = d.post_event(first["ingest_key"], {"message": "still fine"})
+        assert st == 202, body
+
+
 if __name__ == "__main__":
     setup()
     try:
@@ -265,6 +283,7 @@ if __name__ == "__main__":
                    test_events_paging_and_filters, test_issue_actions_regression_archive_discard,
                    test_projects_admin, test_healthz_and_metrics,
                    test_keep_alive_many_requests_one_connection,
-                   test_queue_full_503_retry_after_nothing_stored])
+                   test_queue_full_503_retry_after_nothing_stored,
+                   test_project_table_full_507])
     finally:
         D.close()

@@ -184,6 +184,7 @@ const char *evs_api_status_text(int status)
         {500, "Internal Server Error"},
         {503, "Service Unavailable"},
         {505, "HTTP Version Not Supported"},
+        {507, "Insufficient Storage"},
     };
     for (size_t i = 0; i < sizeof(s_table) / sizeof(s_table[0]); i++) {
         if (s_table[i].status == status) {

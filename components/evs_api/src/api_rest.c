@@ -754,6 +754,11 @@ static void route_projects(evs_api_t *api, const evs_req_t *req, const char *bod
         evs_resp_error(r, 400, "invalid_field", "name: a string of 1 to 127 bytes is required");
         return;
     }
+    if (e == EVS_ERR_FULL) {
+        evs_resp_error(r, 507, "too_many_projects",
+                       "the project table is full (CONFIG_EVS_STORE_MAX_PROJECTS)");
+        return;
+    }
     if (e != EVS_OK) {
         evs_resp_error(r, 500, evs_err_code(e), evs_strerror(e));
         return;
