@@ -7,6 +7,7 @@
 #include "json_priv.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <cjson/cJSON.h>
@@ -135,4 +136,46 @@ size_t evs__json_arena_used(void)
 void evs__json_arena_set_limit(size_t bytes)
 {
     s_test_limit = bytes;
+}
+
+evs_err_t evs__json_parse_object(const char *in, size_t len, const char *what, cJSON **root,
+                                 evs_json_error_t *err)
+{
+    char msg[80];
+    *root = NULL;
+    if (len > CONFIG_EVS_EVENT_MAX_BYTES) {
+        snprintf(msg, sizeof(msg), "%s is larger than the maximum of ", what);
+        evs__json_err_n(err, "too_large", "", msg, CONFIG_EVS_EVENT_MAX_BYTES, " bytes");
+        return EVS_ERR_TOO_LARGE;
+    }
+    const char *first = evs__json_skip_ws(in, in + len);
+    if (first == in + len || *first != '{') {
+        snprintf(msg, sizeof(msg), "a %s must be a JSON object", what);
+        evs__json_err(err, "invalid_json", "", msg);
+        return EVS_ERR_INVALID;
+    }
+    evs_err_t rc = evs__json_validate(in, len, CONFIG_EVS_JSON_MAX_DEPTH, err);
+    if (rc != EVS_OK) {
+        return rc;
+    }
+    rc = evs__json_arena_begin();
+    if (rc != EVS_OK) {
+        evs__json_err(err, "no_memory", "", "no memory for the parse arena");
+        return rc;
+    }
+    *root = cJSON_ParseWithLength(in, len);
+    if (*root != NULL) {
+        return EVS_OK;
+    }
+    if (evs__json_arena_exhausted()) {
+        snprintf(msg, sizeof(msg), "%s needs more parse memory than CONFIG_EVS_JSON_ARENA_BYTES",
+                 what);
+        evs__json_err(err, "too_large", "", msg);
+        rc = EVS_ERR_TOO_LARGE;
+    } else {
+        evs__json_err(err, "invalid_json", "", "is not valid JSON");
+        rc = EVS_ERR_INVALID;
+    }
+    evs__json_arena_end();
+    return rc;
 }

@@ -114,37 +114,15 @@ evs_err_t evs_json_parse_client_msg(const char *in, size_t len, evs_filter_t *ou
     cJSON *root = NULL;
     const cJSON *type;
     evs_err_t rc;
-    const char *first;
 
     evs__json_err_clear(err);
     if ((in == NULL && len > 0) || out == NULL) {
         evs__json_err(err, "invalid_json", "", "invalid argument");
         return EVS_ERR_INVALID_ARG;
     }
-    if (len > CONFIG_EVS_EVENT_MAX_BYTES) {
-        evs__json_err_n(err, "too_large", "", "message is larger than the maximum of ",
-                        CONFIG_EVS_EVENT_MAX_BYTES, " bytes");
-        return EVS_ERR_INVALID;
-    }
-    first = evs__json_skip_ws(in, in + len);
-    if (first == in + len || *first != '{') {
-        return cbad(err, "invalid_json", "", "a client message must be a JSON object");
-    }
-    rc = evs__json_validate(in, len, CONFIG_EVS_JSON_MAX_DEPTH, err);
+    rc = evs__json_parse_object(in, len, "client message", &root, err);
     if (rc != EVS_OK) {
-        return rc;
-    }
-    rc = evs__json_arena_begin();
-    if (rc != EVS_OK) {
-        evs__json_err(err, "no_memory", "", "no memory for the parse arena");
-        return EVS_ERR_INVALID;
-    }
-    root = cJSON_ParseWithLength(in, len);
-    if (root == NULL) {
-        rc = cbad(err, evs__json_arena_exhausted() ? "too_large" : "invalid_json", "",
-                  evs__json_arena_exhausted() ? "message needs too much parse memory"
-                                              : "is not valid JSON");
-        goto fail;
+        return EVS_ERR_INVALID; /* the contract: any refusal of a client message is INVALID */
     }
     type = cJSON_GetObjectItemCaseSensitive(root, "type");
     if (type == NULL) {

@@ -647,7 +647,6 @@ evs_err_t evs_json_parse_event(const char *in, size_t len, char *out, size_t out
     evs__wr_t w;
     cJSON *root = NULL;
     evs_err_t rc;
-    const char *first;
     char path[64];
 
     evs__json_err_clear(err);
@@ -661,36 +660,9 @@ evs_err_t evs_json_parse_event(const char *in, size_t len, char *out, size_t out
     }
     memset(&x, 0, sizeof(x));
     x.err = err;
-    if (len > CONFIG_EVS_EVENT_MAX_BYTES) {
-        evs__json_err_n(err, "too_large", "", "event is larger than the maximum of ",
-                        CONFIG_EVS_EVENT_MAX_BYTES, " bytes");
-        return EVS_ERR_TOO_LARGE;
-    }
-    first = evs__json_skip_ws(in, in + len);
-    if (first == in + len || *first != '{') {
-        evs__json_err(err, "invalid_json", "", "an event must be a JSON object");
-        return EVS_ERR_INVALID;
-    }
-    rc = evs__json_validate(in, len, CONFIG_EVS_JSON_MAX_DEPTH, err);
+    rc = evs__json_parse_object(in, len, "event", &root, err);
     if (rc != EVS_OK) {
         return rc;
-    }
-    rc = evs__json_arena_begin();
-    if (rc != EVS_OK) {
-        evs__json_err(err, "no_memory", "", "no memory for the parse arena");
-        return rc;
-    }
-    root = cJSON_ParseWithLength(in, len);
-    if (root == NULL) {
-        if (evs__json_arena_exhausted()) {
-            evs__json_err(err, "too_large", "",
-                          "event needs more parse memory than CONFIG_EVS_JSON_ARENA_BYTES");
-            rc = EVS_ERR_TOO_LARGE;
-        } else {
-            evs__json_err(err, "invalid_json", "", "is not valid JSON");
-            rc = EVS_ERR_INVALID;
-        }
-        goto fail;
     }
     path[0] = '\0';
     if (!check_finite(root, path, sizeof(path), 0, err)) {

@@ -64,3 +64,16 @@ void evs__json_arena_end(void);
 size_t evs__json_arena_used(void);
 /** Test hook: pretend this thread's arena holds only @p bytes (0 = the Kconfig size). */
 void evs__json_arena_set_limit(size_t bytes);
+
+struct cJSON;
+/**
+ * The front half of every parse of a client document: the CONFIG_EVS_EVENT_MAX_BYTES cap, a
+ * top-level object, the raw validation (UTF-8, escapes, depth), the arena, cJSON.
+ * @param what "event" or "client message", for the reasons.
+ * @param[out] root the tree (in this thread's arena) on EVS_OK; NULL otherwise.
+ * @return EVS_OK (the caller must cJSON_Delete(root) and evs__json_arena_end()),
+ *         EVS_ERR_TOO_LARGE (over the cap, or the arena is exhausted), EVS_ERR_INVALID,
+ *         EVS_ERR_NO_MEM (no arena); on errors the arena is already ended.
+ */
+evs_err_t evs__json_parse_object(const char *in, size_t len, const char *what, struct cJSON **root,
+                                 evs_json_error_t *err);
