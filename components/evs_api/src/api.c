@@ -196,20 +196,6 @@ const char *evs_api_status_text(int status)
 
 /* ---- query strings -------------------------------------------------------------------- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* Decode @p len bytes of a query component ('+' is a space; a malformed escape is kept as
  * given). Returns the decoded length, or (size_t)-1 when it does not fit in cap-1. */
 static size_t decode(const char *s, size_t len, char *out, size_t cap)
@@ -219,8 +205,9 @@ static size_t decode(const char *s, size_t len, char *out, size_t cap)
         char c = s[i];
         if (c == '+') {
             c = ' ';
-        } else if (c == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            c = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+        } else if (c == '%' && i + 2 < len && evs_hexval(s[i + 1]) >= 0 &&
+                   evs_hexval(s[i + 2]) >= 0) {
+            c = (char)(evs_hexval(s[i + 1]) * 16 + evs_hexval(s[i + 2]));
             i += 2;
         }
         if (o + 1 >= cap) {

@@ -57,6 +57,9 @@ evs_err_t evs_filter_add_env(evs_filter_t *f, const char *env, size_t len);
 /** @return true when an event of @p level in environment @p env matches @p f. */
 bool evs_filter_match(const evs_filter_t *f, evs_level_t level, const char *env, size_t env_len);
 
+/** Value of one hexadecimal digit ('0'-'9', 'a'-'f', 'A'-'F'), or -1. */
+int evs_hexval(char c);
+
 typedef enum evs_issue_status {
     EVS_ISSUE_UNRESOLVED = 0,
     EVS_ISSUE_RESOLVED = 1,

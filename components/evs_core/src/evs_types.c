@@ -22,6 +22,20 @@ evs_err_t evs_level_parse(const char *s, size_t len, evs_level_t *out)
     return EVS_ERR_INVALID;
 }
 
+int evs_hexval(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
 static const char *const s_status[] = {"unresolved", "resolved", "archived", "discarded"};
 
 const char *evs_issue_status_name(evs_issue_status_t s)

@@ -11,23 +11,10 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "evs_types.h"
 #include "fcgi_priv.h"
 
 /* ---- routes -------------------------------------------------------------------------- */
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
 
 int evs__fcgi_route(const char *uri, const char *prefix, char *out, size_t cap, const char **query)
 {
@@ -65,8 +52,8 @@ int evs__fcgi_route(const char *uri, const char *prefix, char *out, size_t cap, 
                 if (i + 2 >= ulen) {
                     return -1;
                 }
-                int h = hexval(uri[i + 1]);
-                int l = hexval(uri[i + 2]);
+                int h = evs_hexval(uri[i + 1]);
+                int l = evs_hexval(uri[i + 2]);
                 if (h < 0 || l < 0) {
                     return -1;
                 }

@@ -153,20 +153,6 @@ const char *evs__json_skip_ws(const char *p, const char *end)
     return p;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 static int read_u4(const char *p, const char *end)
 {
     int v = 0;
@@ -175,7 +161,7 @@ static int read_u4(const char *p, const char *end)
         return -1;
     }
     for (int i = 0; i < 4; i++) {
-        int h = hexval(p[i]);
+        int h = evs_hexval(p[i]);
         if (h < 0) {
             return -1;
         }
