@@ -60,6 +60,22 @@ typedef struct evs_req {
     void *io;
 } evs_req_t;
 
+/* ---- dashboard assets --------------------------------------------------------------- */
+
+/** A dashboard asset answer, for the transport to write in its own framing. */
+typedef struct evs_api_asset_resp {
+    int status;                /**< 200 or 304 */
+    char headers[1024];        /**< header lines, each ending in CRLF (no status line) */
+    const unsigned char *body; /**< static; NULL for HEAD and 304 */
+    size_t len;
+} evs_api_asset_resp_t;
+
+/**
+ * @brief When @p req is a GET or HEAD of a dashboard asset (`/`, `/app.js`...), fill @p out
+ *        (content type, ETag / If-None-Match 304, gzip when accepted, CSP) and return true.
+ */
+bool evs_api_asset(const evs_req_t *req, evs_api_asset_resp_t *out);
+
 /* ---- auth ---------------------------------------------------------------------------- */
 
 typedef enum evs_principal_kind {

@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "api_priv.h"
+#include "evs_assets.h"
 
 evs_err_t evs_api_open(const evs_api_config_t *cfg, evs_store_t *store, evs_hub_t *hub,
                        evs_auth_t *auth, evs_api_t **out)
@@ -153,6 +154,35 @@ evs_err_t evs_api_can_read(const evs_principal_t *p, uint32_t project_id)
         return EVS_OK;
     }
     return EVS_ERR_FORBIDDEN;
+}
+
+/* ---- dashboard assets ------------------------------------------------------------------ */
+
+bool evs_api_asset(const evs_req_t *req, evs_api_asset_resp_t *out)
+{
+    bool head = strcmp(req->method, "HEAD") == 0;
+    if (!head && strcmp(req->method, "GET") != 0) {
+        return false;
+    }
+    const evs_asset_t *a = evs_assets_find(req->path);
+    if (a == NULL) {
+        return false;
+    }
+    int flags = 0;
+    if (evs_assets_not_modified(a, req->header(req->io, "If-None-Match"))) {
+        flags |= EVS_ASSETS_NOT_MODIFIED;
+    }
+    if (evs_assets_accepts_gzip(req->header(req->io, "Accept-Encoding"))) {
+        flags |= EVS_ASSETS_GZIP;
+    }
+    out->status = (flags & EVS_ASSETS_NOT_MODIFIED) ? 304 : 200;
+    evs_assets_headers(a, flags, out->headers, sizeof(out->headers));
+    out->body = NULL;
+    out->len = 0;
+    if (out->status == 200 && !head) {
+        out->body = evs_assets_body(a, flags, &out->len);
+    }
+    return true;
 }
 
 /* ---- HTTP status ----------------------------------------------------------------------- */

@@ -33,9 +33,6 @@
 #include "evs_port.h"
 #include "evs_stream.h"
 #include "fcgi_priv.h"
-#ifdef EVS_FCGI_HAVE_ASSETS
-#include "evs_assets.h"
-#endif
 
 #define ROUTE_MAX 1024
 
@@ -204,28 +201,15 @@ static int read_body(fcgi_worker_t *w, char **out, size_t *out_len)
 static void serve_rest(fcgi_worker_t *w, const evs_req_t *req)
 {
     evs_fcgi_t *f = w->f;
-#ifdef EVS_FCGI_HAVE_ASSETS
-    const evs_asset_t *a = NULL;
-    if ((strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) &&
-        (a = evs_assets_find(req->path)) != NULL) {
-        int flags = evs_assets_accepts_gzip(req_header(w, "Accept-Encoding")) ? EVS_ASSETS_GZIP : 0;
-        int status = 200;
-        if (evs_assets_not_modified(a, req_header(w, "If-None-Match"))) {
-            flags |= EVS_ASSETS_NOT_MODIFIED;
-            status = 304;
-        }
-        char hdrs[1024];
-        size_t blen = 0;
-        const unsigned char *body = evs_assets_body(a, flags, &blen);
-        evs_assets_headers(a, flags, hdrs, sizeof(hdrs));
-        FCGX_FPrintF(w->req.out, "Status: %d %s\r\n%s\r\n", status, evs_api_status_text(status),
-                     hdrs);
-        if (status == 200 && strcmp(req->method, "GET") == 0) {
-            FCGX_PutStr((const char *)body, (int)blen, w->req.out);
+    evs_api_asset_resp_t asset;
+    if (evs_api_asset(req, &asset)) {
+        FCGX_FPrintF(w->req.out, "Status: %d %s\r\n%s\r\n", asset.status,
+                     evs_api_status_text(asset.status), asset.headers);
+        if (asset.body != NULL) {
+            FCGX_PutStr((const char *)asset.body, (int)asset.len, w->req.out);
         }
         return;
     }
-#endif
     char *body = NULL;
     size_t len = 0;
     int st = read_body(w, &body, &len);

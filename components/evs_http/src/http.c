@@ -23,9 +23,6 @@
 #include "evs_http.h"
 #include "evs_json.h"
 #include "http_priv.h"
-#ifdef EVS_HAVE_ASSETS
-#include "evs_assets.h"
-#endif
 
 #define PREFIX_MAX 96
 
@@ -43,16 +40,6 @@ struct evs_http_mount {
     char uri_ingest[PREFIX_MAX + 16];
     char uri_stream[PREFIX_MAX + 24];
 };
-
-#ifndef EVS_HAVE_STREAMS
-/* Until http_stream.c is in the tree, streams answer like any unknown route. */
-void evs_http__stream_attach(struct mg_context *ctx, const char *uri, evs_api_t *api)
-{
-    (void)ctx;
-    (void)uri;
-    (void)api;
-}
-#endif
 
 /* ---- helpers -------------------------------------------------------------------------- */
 
@@ -156,36 +143,6 @@ static const char *relative_path(const evs_http_mount_t *m, const char *uri)
     return *rest == '/' ? rest : NULL;
 }
 
-#ifdef EVS_HAVE_ASSETS
-static bool serve_asset(struct mg_connection *c, const char *method, const char *path)
-{
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-        return false;
-    }
-    const evs_asset_t *a = evs_assets_find(path);
-    if (!a) {
-        return false;
-    }
-    int flags = 0;
-    if (evs_assets_not_modified(a, mg_get_header(c, "If-None-Match"))) {
-        flags |= EVS_ASSETS_NOT_MODIFIED;
-    }
-    if (evs_assets_accepts_gzip(mg_get_header(c, "Accept-Encoding"))) {
-        flags |= EVS_ASSETS_GZIP;
-    }
-    char hdr[1024];
-    evs_assets_headers(a, flags, hdr, sizeof(hdr));
-    bool nm = (flags & EVS_ASSETS_NOT_MODIFIED) != 0;
-    mg_printf(c, "HTTP/1.1 %s\r\n%s\r\n", nm ? "304 Not Modified" : "200 OK", hdr);
-    if (!nm && strcmp(method, "HEAD") != 0) {
-        size_t len = 0;
-        const unsigned char *body = evs_assets_body(a, flags, &len);
-        mg_write(c, body, len);
-    }
-    return true;
-}
-#endif
-
 /* ---- the catch-all request handler ----------------------------------------------------- */
 
 static int on_request(struct mg_connection *c, void *cbdata)
@@ -202,11 +159,6 @@ static int on_request(struct mg_connection *c, void *cbdata)
         send_error(c, 404, "not_found", "no such route", false);
         return 404;
     }
-#ifdef EVS_HAVE_ASSETS
-    if (serve_asset(c, ri->request_method, path)) {
-        return 200;
-    }
-#endif
     evs_req_t req = {
         .method = ri->request_method,
         .path = path,
@@ -214,6 +166,15 @@ static int on_request(struct mg_connection *c, void *cbdata)
         .header = req_header,
         .io = c,
     };
+    evs_api_asset_resp_t asset;
+    if (evs_api_asset(&req, &asset)) {
+        mg_printf(c, "HTTP/1.1 %d %s\r\n%s\r\n", asset.status, evs_api_status_text(asset.status),
+                  asset.headers);
+        if (asset.body != NULL) {
+            mg_write(c, asset.body, asset.len);
+        }
+        return asset.status;
+    }
     long long cl = ri->content_length;
     if (cl > CONFIG_EVS_HTTP_MAX_BODY) {
         /* 404 / 405 / 401 still come first; the body is never read */

@@ -12,12 +12,7 @@
 #include "evs_json.h"
 #include "evstream.h"
 
-#if defined(__has_include)
-#if __has_include("evs_stream.h")
 #include "evs_stream.h"
-#define EVS__HAVE_STREAM_PUBLISH 1
-#endif
-#endif
 
 #ifdef EVS_HAVE_FCGI
 #include <errno.h>
@@ -91,10 +86,8 @@ evs_err_t evs_open(const evs_config_t *cfg, evs_t **out)
     sc.retention_max_events = cfg->retention_max_events;
     sc.retention_max_db_kb = cfg->retention_max_db_kb;
     sc.sync_full = cfg->sync_full;
-#ifdef EVS__HAVE_STREAM_PUBLISH
     sc.notice_fn = evs_stream_publish_notice;
     sc.notice_ctx = evs->hub;
-#endif
     e = evs_store_open(&sc, &evs->store);
     if (e != EVS_OK) {
         goto fail;
