@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "evs_api.h"
+#include "evs_json.h"
 
 static void test_api_query_get_decodes_and_indexes(void **state)
 {
@@ -102,16 +103,16 @@ static void test_api_filter_from_query_rejects_bad_values(void **state)
 static void test_api_utf8_valid_rejects_overlong_surrogates_truncated(void **state)
 {
     (void)state;
-    assert_true(evs_api_utf8_valid("plain", 5));
-    assert_true(evs_api_utf8_valid("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14));
-    assert_false(evs_api_utf8_valid("caf\xc3", 4));          /* truncated */
-    assert_false(evs_api_utf8_valid("\xc0\xaf", 2));         /* overlong '/' */
-    assert_false(evs_api_utf8_valid("\xe0\x80\xaf", 3));     /* overlong */
-    assert_false(evs_api_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
-    assert_false(evs_api_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
-    assert_false(evs_api_utf8_valid("\xff", 1));
-    assert_false(evs_api_utf8_valid("a\x80", 2)); /* stray continuation */
-    assert_true(evs_api_utf8_valid("", 0));
+    assert_true(evs_json_utf8_valid("plain", 5));
+    assert_true(evs_json_utf8_valid("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14));
+    assert_false(evs_json_utf8_valid("caf\xc3", 4));          /* truncated */
+    assert_false(evs_json_utf8_valid("\xc0\xaf", 2));         /* overlong '/' */
+    assert_false(evs_json_utf8_valid("\xe0\x80\xaf", 3));     /* overlong */
+    assert_false(evs_json_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+    assert_false(evs_json_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+    assert_false(evs_json_utf8_valid("\xff", 1));
+    assert_false(evs_json_utf8_valid("a\x80", 2)); /* stray continuation */
+    assert_true(evs_json_utf8_valid("", 0));
 }
 
 static void test_api_resp_grows_and_errors_are_json(void **state)

@@ -238,9 +238,6 @@ void evs_api_ingest(evs_api_t *api, uint32_t project_id, const char *body, size_
 evs_err_t evs_api_project_create(evs_api_t *api, const char *name, char *ingest_key, size_t ik_cap,
                                  char *dashboard_token, size_t dt_cap, evs_project_t *out);
 
-/** @return true when @p s (@p len bytes) is valid UTF-8 (no overlongs, no surrogates). */
-bool evs_api_utf8_valid(const char *s, size_t len);
-
 #ifdef __cplusplus
 }
 #endif

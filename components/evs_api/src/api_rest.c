@@ -127,53 +127,6 @@ static void resp_header(evs_resp_t *r, const char *name, const char *value)
     snprintf(r->headers + l, sizeof(r->headers) - l, "%s: %s\r\n", name, value);
 }
 
-/* ---- UTF-8 ---------------------------------------------------------------------------- */
-
-bool evs_api_utf8_valid(const char *str, size_t len)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n;
-        unsigned min;
-        unsigned cp;
-        if ((c & 0xE0) == 0xC0) {
-            n = 1;
-            min = 0x80;
-            cp = c & 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            n = 2;
-            min = 0x800;
-            cp = c & 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            n = 3;
-            min = 0x10000;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (i + n >= len) {
-            return false;
-        }
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) {
-                return false;
-            }
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-            return false;
-        }
-        i += n + 1;
-    }
-    return true;
-}
-
 /* ---- ingest --------------------------------------------------------------------------- */
 
 typedef struct waiter {
@@ -292,7 +245,7 @@ void evs_api_ingest(evs_api_t *api, uint32_t project_id, const char *body, size_
         evs__api_reject(api, EVS_REJECT_INVALID, 1);
         return;
     }
-    if (!evs_api_utf8_valid(body, len)) {
+    if (!evs_json_utf8_valid(body, len)) {
         evs_resp_error(resp, 400, "invalid_utf8", "body is not valid UTF-8");
         evs__api_reject(api, EVS_REJECT_INVALID, 1);
         return;
@@ -723,7 +676,7 @@ static void route_projects(evs_api_t *api, const evs_req_t *req, const char *bod
     if (!json_content_type(req, r)) {
         return;
     }
-    if (!body || !evs_api_utf8_valid(body, len)) {
+    if (!body || !evs_json_utf8_valid(body, len)) {
         evs_resp_error(r, 400, body ? "invalid_utf8" : "invalid_json",
                        body ? "body is not valid UTF-8" : "empty body");
         return;

@@ -13,6 +13,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "evs_types.h"
@@ -72,6 +73,10 @@ typedef void (*evs_json_elem_fn)(void *ctx, size_t index, const char *elem, size
 evs_err_t evs_json_split_events(const char *body, size_t len, size_t max_elems, int *is_array,
                                 size_t *count, evs_json_elem_fn cb, void *ctx,
                                 evs_json_error_t *err);
+
+/** @return true when @p s (@p len bytes) is valid UTF-8 (RFC 3629: no overlongs, no
+ *  surrogates, nothing above U+10FFFF). */
+bool evs_json_utf8_valid(const char *s, size_t len);
 
 /**
  * Parse a message a stream client sent: `{"type":"subscribe","filters":{...}}`. Levels and

@@ -6,8 +6,6 @@
 
 #include <string.h>
 
-size_t evs__utf8_valid_prefix(const char *s, size_t len);
-
 void evs__wr_init(evs__wr_t *w, char *buf, size_t cap)
 {
     w->buf = buf;

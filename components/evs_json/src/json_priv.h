@@ -52,6 +52,9 @@ void evs__json_err_n(evs_json_error_t *err, const char *code, const char *field,
                      uint64_t n, const char *tail);
 void evs__json_err_clear(evs_json_error_t *err);
 
+/** Length of the longest valid UTF-8 prefix of @p s (stops before an invalid or cut sequence). */
+size_t evs__utf8_valid_prefix(const char *s, size_t len);
+
 /* ---- per-thread cJSON arena --------------------------------------------------------------- */
 /** Install the cJSON hooks (once per process) and activate this thread's arena, emptied.
  *  @return EVS_OK or EVS_ERR_NO_MEM (the arena could not be allocated). */

@@ -205,7 +205,6 @@ static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
     return 0;
 }
 
-size_t evs__utf8_valid_prefix(const char *s, size_t len);
 size_t evs__utf8_valid_prefix(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -219,6 +218,11 @@ size_t evs__utf8_valid_prefix(const char *s, size_t len)
         p += n;
     }
     return (size_t)(p - (const unsigned char *)s);
+}
+
+bool evs_json_utf8_valid(const char *s, size_t len)
+{
+    return evs__utf8_valid_prefix(s, len) == len;
 }
 
 /* s->p at the opening quote. */
