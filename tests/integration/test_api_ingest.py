@@ -270,6 +270,7 @@ def test_project_table_full_507():
         st, _, body = d.request("POST", "/api/v1/projects", {"name": "one-too-many"},
                                 key=d.admin_token)
         assert st == 507 and body["code"] == "too_many_projects", (st, body)
+        assert d.metrics()["evs_projects_refused_total"] == 1
         st, _, body = d.post_event(first["ingest_key"], {"message": "still fine"})
         assert st == 202, body
 

@@ -158,6 +158,7 @@ typedef struct evs_api_metrics {
     atomic_int_fast32_t streams[EVS_TRANSPORT_COUNT]; /**< open streams per transport */
     atomic_uint_fast64_t streams_refused;             /**< 503 at the stream cap */
     atomic_uint_fast64_t streams_timed_out;           /**< closed after the send timeout */
+    atomic_uint_fast64_t projects_refused;            /**< 507: the project table is full */
 } evs_api_metrics_t;
 
 evs_api_metrics_t *evs_api_metrics(evs_api_t *api);

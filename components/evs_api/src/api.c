@@ -452,8 +452,11 @@ size_t evs_api_render_metrics(evs_api_t *api, char *buf, size_t cap)
     mput(&m,
          "# HELP evs_streams_timed_out_total Stream clients closed after the send timeout.\n"
          "# TYPE evs_streams_timed_out_total counter\n"
-         "evs_streams_timed_out_total %" PRIu64 "\n",
-         ld(&mt->streams_timed_out));
+         "evs_streams_timed_out_total %" PRIu64 "\n"
+         "# HELP evs_projects_refused_total Projects refused: the project table is full.\n"
+         "# TYPE evs_projects_refused_total counter\n"
+         "evs_projects_refused_total %" PRIu64 "\n",
+         ld(&mt->streams_timed_out), ld(&mt->projects_refused));
     mput(&m,
          "# HELP evs_ring_slots_used Ring slots holding a message.\n"
          "# TYPE evs_ring_slots_used gauge\n"

@@ -708,6 +708,7 @@ static void route_projects(evs_api_t *api, const evs_req_t *req, const char *bod
         return;
     }
     if (e == EVS_ERR_FULL) {
+        atomic_fetch_add_explicit(&evs_api_metrics(api)->projects_refused, 1, memory_order_relaxed);
         evs_resp_error(r, 507, "too_many_projects",
                        "the project table is full (CONFIG_EVS_STORE_MAX_PROJECTS)");
         return;
