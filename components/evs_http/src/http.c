@@ -8,7 +8,6 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,6 +20,7 @@
 #include <civetweb.h>
 
 #include "evs_http.h"
+#include "evs_port.h"
 #include "evs_json.h"
 #include "http_priv.h"
 
@@ -410,7 +410,7 @@ static int on_log(const struct mg_connection *c, const char *message)
     return 1;
 }
 
-static pthread_once_t s_lib_once = PTHREAD_ONCE_INIT;
+static evs_once_t s_lib_once = EVS_ONCE_INIT;
 
 static void lib_init(void)
 {
@@ -426,7 +426,7 @@ evs_err_t evs_http_start(const evs_http_options_t *opt, struct mg_context **ctx,
     if (!opt || !ctx || opt->port < 0 || opt->port > 65535) {
         return EVS_ERR_INVALID_ARG;
     }
-    pthread_once(&s_lib_once, lib_init);
+    evs_once(&s_lib_once, lib_init);
     char ports[80];
     char threads[16];
     char timeout[16];
@@ -457,9 +457,19 @@ evs_err_t evs_http_start(const evs_http_options_t *opt, struct mg_context **ctx,
         "max_request_size", maxreq,
         "enable_directory_listing", "no",
         "decode_url", "yes",
-        NULL,
+        NULL, NULL, NULL, NULL, NULL,
     };
     /* clang-format on */
+    if (opt->ws_ping_pong) {
+        size_t n = 0;
+        while (options[n] != NULL) {
+            n++;
+        }
+        options[n++] = "enable_websocket_ping_pong";
+        options[n++] = "yes";
+        options[n++] = "websocket_timeout_ms";
+        options[n++] = "1000";
+    }
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof(cb));
     cb.http_error = on_http_error;
@@ -520,15 +530,15 @@ void evs_http_stop(struct mg_context *ctx)
     }
     struct mg_server_port sp[1];
     stop_waker_t w = {.done = false, .port = 0};
-    pthread_t t;
+    evs_thread_t t;
     bool started = false;
     if (mg_get_server_ports(ctx, 1, sp) > 0 && sp[0].port > 0) {
         w.port = sp[0].port;
-        started = pthread_create(&t, NULL, stop_waker_run, &w) == 0;
+        started = evs_thread_create(&t, stop_waker_run, &w, 0, "evs-stop-waker") == 0;
     }
     mg_stop(ctx);
     if (started) {
         atomic_store(&w.done, true);
-        pthread_join(t, NULL);
+        evs_thread_join(&t);
     }
 }
