@@ -44,15 +44,12 @@ typedef struct evs_http_options {
     const char *bind_addr;       /**< NULL: all interfaces; e.g. "127.0.0.1" (borrowed) */
     unsigned num_threads;        /**< 0: CONFIG_EVS_MAX_STREAMS + CONFIG_EVS_HTTP_WORKERS */
     unsigned request_timeout_ms; /**< 0: CONFIG_EVS_SEND_TIMEOUT_MS */
-    /** civetweb pings idle WebSockets once a second and drops them after five unanswered
-     *  pings (conn-mode streams: a client that neither reads nor answers loses its worker). */
-    bool ws_ping_pong;
 } evs_http_options_t;
 
 #define EVS_HTTP_OPTIONS_DEFAULT()                                                                 \
     {                                                                                              \
         .port = CONFIG_EVS_DEFAULT_PORT, .bind_addr = NULL, .num_threads = 0,                      \
-        .request_timeout_ms = 0, .ws_ping_pong = false,                                            \
+        .request_timeout_ms = 0,                                                                   \
     }
 
 /**

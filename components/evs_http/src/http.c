@@ -457,19 +457,9 @@ evs_err_t evs_http_start(const evs_http_options_t *opt, struct mg_context **ctx,
         "max_request_size", maxreq,
         "enable_directory_listing", "no",
         "decode_url", "yes",
-        NULL, NULL, NULL, NULL, NULL,
+        NULL,
     };
     /* clang-format on */
-    if (opt->ws_ping_pong) {
-        size_t n = 0;
-        while (options[n] != NULL) {
-            n++;
-        }
-        options[n++] = "enable_websocket_ping_pong";
-        options[n++] = "yes";
-        options[n++] = "websocket_timeout_ms";
-        options[n++] = "1000";
-    }
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof(cb));
     cb.http_error = on_http_error;

@@ -148,8 +148,8 @@ static bool fd_is_conn(int fd, const struct mg_request_info *ri)
 static int find_fd(const struct mg_connection *conn)
 {
     const struct mg_request_info *ri = mg_get_request_info(conn);
-    if (ri == NULL || ri->is_ssl) {
-        return -1; /* the bytes on the descriptor are ciphertext */
+    if (ri == NULL) {
+        return -1;
     }
     int found = -1;
     int matches = 0;
@@ -182,11 +182,12 @@ static int find_fd(const struct mg_connection *conn)
 /* fd mode when allowed and the socket is found unambiguously, conn mode otherwise. */
 static void bind_stream(evs_api_t *api, evs_stream_t *s, struct mg_connection *conn)
 {
-    int fd = evs_streams_fd_fastpath(evs_api_streams(api)) ? find_fd(conn) : -1;
-    if (fd >= 0) {
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    int fd = find_fd(conn);
+    if (fd >= 0 && !ri->is_ssl && evs_streams_fd_fastpath(evs_api_streams(api))) {
         evs_stream_bind_fd(s, fd);
     } else {
-        evs_stream_bind_conn(s, &s_conn_ops, conn);
+        evs_stream_bind_conn(s, &s_conn_ops, conn, fd);
     }
 }
 

@@ -183,8 +183,14 @@ typedef struct evs_stream_conn_ops {
     long (*write)(void *conn, const void *buf, size_t len);
 } evs_stream_conn_ops_t;
 
-/** conn mode through @p ops and @p conn (both must outlive the session). */
-void evs_stream_bind_conn(evs_stream_t *s, const evs_stream_conn_ops_t *ops, void *conn);
+/**
+ * @brief conn mode through @p ops and @p conn (both must outlive the session).
+ * @param sock the connection's socket when the adapter knows it (e.g. a TLS connection), else
+ *        -1. Never read or written here: only watched for readability (an SSE client that
+ *        closes or sends), tuned (TCP_NODELAY, the send buffer) and shut down to end the
+ *        server's read loop when a WebSocket session ends first.
+ */
+void evs_stream_bind_conn(evs_stream_t *s, const evs_stream_conn_ops_t *ops, void *conn, int sock);
 
 /** True when the session is bound in conn mode. */
 bool evs_stream_is_conn_mode(const evs_stream_t *s);

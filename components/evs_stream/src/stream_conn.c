@@ -72,6 +72,27 @@ void evs__conn_live(evs_stream_t *s)
             int t = evs__ms_until(now, s->ping_since_ms + 3 * s->keepalive_ms);
             timeout = t < timeout ? t : timeout;
         }
+        if (!s->ws && s->sock >= 0) {
+            /* SSE with a known socket: also watch it. The client sends nothing after its
+             * request, so readable means it closed (or misbehaves): release it. The bytes are
+             * never read here (they may be TLS records of the server's). */
+            evs_err_t arc = evs_hub_arm(s->sub);
+            if (arc == EVS_ERR_AGAIN) {
+                uint32_t re = 0;
+                int rc =
+                    evs_poll_one(s->sock, EVS_POLL_IN, &re, evs_hub_sub_fd(s->sub), NULL, timeout);
+                evs_hub_disarm(s->sub);
+                if (rc > 0 && (re & (EVS_POLL_IN | EVS_POLL_ERR))) {
+                    evs__finish(s, EVS_OK);
+                }
+                continue;
+            }
+            evs_hub_disarm(s->sub);
+            if (arc == EVS_ERR_CLOSED) {
+                evs__close_with(s, EVS__WS_GOING_AWAY, EVS_ERR_CLOSED);
+            }
+            continue;
+        }
         /* Woken by a publish, by the reader (evs_hub_nudge) or by a shutdown. */
         evs_err_t rc = evs_hub_wait(s->sub, (uint32_t)timeout);
         if (rc == EVS_ERR_CLOSED) {
@@ -102,6 +123,12 @@ static void *writer_main(void *arg)
         }
         evs__final_flush(s);
         evs_mutex_lock(&s->mu);
+        /* The session ended first (timeout, shutdown, protocol error): end the server's read
+         * loop too. Safe while the adapter's close handler has not returned, which waits for
+         * session_over below. Without a known socket the server's own timeouts end it. */
+        if (s->sock >= 0 && !atomic_load(&s->conn_gone)) {
+            evs__sock_shutdown(s->sock);
+        }
         s->session_over = true;
         evs_cond_broadcast(&s->cv);
         /* Wait for evs_stream_finish (the adapter's close) before taking another job. */

@@ -81,6 +81,13 @@ void evs_stream_bind_fd(evs_stream_t *s, int fd)
     s->fd = fd;
     s->ops = &s_sock_ops;
     s->io = (void *)(intptr_t)fd;
+    evs__sock_tune(s, fd);
+}
+
+/* TCP_NODELAY, and a bounded send buffer so that drop-oldest and the send timeout take over
+ * early (loopback autotuning would absorb megabytes). */
+void evs__sock_tune(evs_stream_t *s, int fd)
+{
     int one = 1;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (s->eng->cfg.sndbuf > 0) {

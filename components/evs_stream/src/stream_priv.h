@@ -67,6 +67,7 @@ struct evs_stream {
     int fd;                            /* the plain socket (evs_stream_bind_fd), or -1 */
     const evs_stream_conn_ops_t *cops; /* conn mode */
     void *conn;
+    int sock; /* conn mode: the socket under the connection if known (watched, never read) */
 
     size_t payload_max;
     uint64_t keepalive_ms; /**< idle time before a ping (shorter for conn-mode SSE) */
@@ -182,6 +183,7 @@ bool evs__io_run(evs_stream_t *s);
 void evs__io_wake(evs_streams_t *e);
 bool evs__is_sock_ops(const evs_stream_io_ops_t *ops);
 void evs__sock_shutdown(int fd);
+void evs__sock_tune(evs_stream_t *s, int fd);
 
 /* stream_conn.c */
 void evs__conn_entry_close(evs_stream_t *s);

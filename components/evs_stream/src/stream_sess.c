@@ -220,6 +220,7 @@ evs_err_t evs_stream_open(evs_streams_t *e, const evs_stream_params_t *p, evs_tr
     s->fd = -1;
     s->cops = NULL;
     s->conn = NULL;
+    s->sock = -1;
     s->payload_max = evs_hub_slot_payload_max(e->cfg.slot_size);
     s->keepalive_ms = e->keepalive_ms;
     s->wpos = s->wlen = 0;
@@ -244,12 +245,16 @@ evs_err_t evs_stream_open(evs_streams_t *e, const evs_stream_params_t *p, evs_tr
     return EVS_OK;
 }
 
-void evs_stream_bind_conn(evs_stream_t *s, const evs_stream_conn_ops_t *ops, void *conn)
+void evs_stream_bind_conn(evs_stream_t *s, const evs_stream_conn_ops_t *ops, void *conn, int sock)
 {
     s->mode = EVS__MODE_CONN;
     s->cops = ops;
     s->conn = conn;
     s->fd = -1;
+    s->sock = sock;
+    if (sock >= 0) {
+        evs__sock_tune(s, sock);
+    }
     /* Without a descriptor an SSE stream learns that its client left only from a failed
      * write: probe an idle one more often than the keep-alive interval. (A WebSocket's read
      * loop sees the close itself.) */

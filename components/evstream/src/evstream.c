@@ -171,9 +171,6 @@ evs_err_t evs_serve_http(evs_t *evs, int port, const char *bind_addr, int *bound
     opt.port = port;
     opt.bind_addr = bind_addr;
     opt.request_timeout_ms = evs->send_timeout_ms;
-    /* conn mode ends a WebSocket's read loop through civetweb's own ping/pong (a client that
-     * neither reads nor answers is dropped); fd mode shuts the socket down itself. */
-    opt.ws_ping_pong = !evs_streams_fd_fastpath(evs->streams);
     struct mg_context *ctx = NULL;
     evs_err_t e = evs_http_start(&opt, &ctx, bound_port, why, why_cap);
     if (e != EVS_OK) {
