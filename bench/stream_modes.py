@@ -167,7 +167,7 @@ def main():
         m = med(ratios)
         rlo, rhi = rng(ratios)
         verdict = "-"
-        if m is not None and spread is not None:
+        if m is not None and spread is not None and len(ratios) >= 3:
             # a regression beyond the noise: slower in every round, and the median slowdown
             # larger than the spread fd before shows on its own
             worse = rlo > 1.0 and m > spread

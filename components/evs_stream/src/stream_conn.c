@@ -35,6 +35,11 @@ static void take_input(evs_stream_t *s)
     } else {
         evs__on_frame(s, op, s->rbuf, len);
     }
+    if (s->done) {
+        /* A close (echoed, or ours for a protocol error) goes out before the reader learns
+         * that the frame was taken: it ends civetweb's read loop right after. */
+        evs__final_flush(s);
+    }
     evs_mutex_lock(&s->mu);
     s->in_full = false;
     s->in_close = 0;
