@@ -12,13 +12,16 @@ thread wake-ups (voluntary context switches of all its threads) per delivered me
 Builds nothing: it takes the binaries as arguments.
 
 usage: stream_modes.py BENCH_STREAM EVSTREAMD_BEFORE EVSTREAMD_AFTER
-                       [--rounds N] [--seconds S] [--out DIR]
+                       [--rounds N] [--seconds S] [--out DIR] [--aa] [--summarize]
 
 BENCH_STREAM must accept "bench_stream SECONDS EVSTREAMD [extra evstreamd options]" and print
 the daemon wake-ups column (docs/perf-stream.md, "fd mode and conn mode"). EVSTREAMD_BEFORE is
 started without extra options (it may predate --stream-mode); EVSTREAMD_AFTER once with
 --stream-mode fd and once with --stream-mode conn. The raw tables of every run go to DIR
-(default: a new directory under /tmp).
+(default: a new directory under /tmp). --aa runs fd before a second time in every round (an
+A/A control: how far two runs of the same binary in the same round differ), and the verdict on
+fd after is then taken against that control. --summarize reads the raw tables already in DIR
+instead of running anything.
 """
 import argparse
 import os
@@ -72,6 +75,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--out")
+    ap.add_argument("--aa", action="store_true", help="run fd before twice per round")
+    ap.add_argument("--summarize", action="store_true", help="only summarize --out DIR")
     a = ap.parse_args()
     out = a.out or tempfile.mkdtemp(prefix="evs-stream-modes-")
     os.makedirs(out, exist_ok=True)
@@ -80,20 +85,31 @@ def main():
         ("fd after", [a.after, "--stream-mode", "fd"]),
         ("conn after", [a.after, "--stream-mode", "conn"]),
     ]
+    if a.aa:
+        modes.append(("fd before again", [a.before]))
     # results[mode][round] = rows
     results = {m: {} for m, _ in modes}
     loads = []
     for r in range(a.rounds):
         # rotate the order each round so that no mode always runs first or last
-        order = modes[r % 3:] + modes[:r % 3]
+        order = modes[r % len(modes):] + modes[:r % len(modes)]
         for name, cmd in order:
+            tag = name.replace(" ", "-")
+            raw = os.path.join(out, f"round{r + 1}-{tag}.md")
+            if a.summarize:
+                if os.path.exists(raw):
+                    with open(raw) as f:
+                        text = f.read()
+                    loads.append(float(text.split("; load ")[1].split(";")[0]))
+                    if "; exit 0 -->" in text:
+                        results[name][r] = parse_table(text)
+                continue
             with open("/proc/loadavg") as f:
                 load = f.read().split()[0]
             t0 = time.time()
             p = subprocess.run([a.bench_stream, str(a.seconds)] + cmd, capture_output=True,
                                text=True)
-            tag = name.replace(" ", "-")
-            with open(os.path.join(out, f"round{r + 1}-{tag}.md"), "w") as f:
+            with open(raw, "w") as f:
                 f.write(f"<!-- {' '.join(cmd)}; load {load}; exit {p.returncode} -->\n")
                 f.write(p.stdout)
                 f.write(p.stderr)
@@ -149,10 +165,12 @@ def main():
                   f"{fmt(med([col(name, r, i, 'dropped') for r in rounds]), 0)} |")
 
     # Noise: how far fd before moves between rounds on its own, against fd after / fd before.
+    aa = "fd before again" in results
     print("\nfd mode, after against before (server CPU per delivered message):\n")
     print("| subscribers | POST rate | fd before round-to-round spread (max/min) | "
-          "fd after / fd before, median of rounds (min-max) | beyond the noise? |")
-    print("| --- | --- | --- | --- | --- |")
+          + ("fd before again / fd before, same round (min-max) | " if aa else "")
+          + "fd after / fd before, median of rounds (min-max) | beyond the noise? |")
+    print("| --- | --- | --- | --- | --- |" + (" --- |" if aa else ""))
     for i, (subs, rate) in enumerate(phases):
         if subs == "no subscribers (baseline)":
             continue
@@ -166,14 +184,25 @@ def main():
                 ratios.append(x / b)
         m = med(ratios)
         rlo, rhi = rng(ratios)
+        aas = []
+        for r in sorted(results["fd before"]):
+            b, x = col("fd before", r, i, cpu), col("fd before again", r, i, cpu) if aa else None
+            if b and x is not None:
+                aas.append(x / b)
+        alo, ahi = rng(aas)
         verdict = "-"
-        if m is not None and spread is not None and len(ratios) >= 3:
-            # a regression beyond the noise: slower in every round, and the median slowdown
-            # larger than the spread fd before shows on its own
+        if m is not None and aas and len(ratios) >= 3:
+            # beyond the noise: the median after/before ratio lies outside every ratio that two
+            # runs of the same binary in the same round gave
+            verdict = "slower" if m > ahi else "faster" if m < alo else "no"
+        elif m is not None and spread is not None and len(ratios) >= 3:
+            # without the A/A control: slower in every round, and the median slowdown larger
+            # than the spread fd before shows on its own
             worse = rlo > 1.0 and m > spread
             better = rhi < 1.0 and 1 / m > spread
             verdict = "slower" if worse else "faster" if better else "no"
-        print(f"| {subs} | {rate} | {fmt(spread)} | {fmt(m)} ({fmt(rlo)}-{fmt(rhi)}) | "
+        control = f"{fmt(med(aas))} ({fmt(alo)}-{fmt(ahi)}) | " if aa else ""
+        print(f"| {subs} | {rate} | {fmt(spread)} | {control}{fmt(m)} ({fmt(rlo)}-{fmt(rhi)}) | "
               f"{verdict} |")
     return 0
 
