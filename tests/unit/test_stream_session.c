@@ -1272,6 +1272,34 @@ static void test_fd_ws_resume_replay_partial_writes(void **state)
     world_close(&w);
 }
 
+/* Back-to-back conn-mode WebSocket sessions on the same table entry (as when a client
+ * reconnects at once): each one's writer takes the job and sends `connected`. */
+static void test_conn_ws_reuse_entry(void **state)
+{
+    (void)state;
+    world_t w;
+    world_open(&w, 5000);
+    for (int round = 0; round < 200; round++) {
+        recorder_t *rec = rec_new();
+        evs_stream_t *s = open_stream(w.eng, EVS_TRANSPORT_WS);
+        evs_stream_bind_conn(s, &k_rec_ops, rec, -1);
+        assert_int_equal(evs_stream_start(s), EVS_OK);
+        src_t *c = src_new(-1, rec);
+        frame_t *f = calloc(1, sizeof(*f));
+        if (!ws_next(c, f, WAIT_MS)) {
+            fail_msg("round %d: no `connected`: the writer never took the job", round);
+        }
+        assert_true(msg_is(f, "connected"));
+        assert_false(evs_stream_input(s, 0x88, "\x03\xE8", 2));
+        evs_stream_finish(s);
+        evs_stream_close(s);
+        free(f);
+        free(c);
+        rec_free(rec);
+    }
+    world_close(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1283,6 +1311,7 @@ int main(void)
         cmocka_unit_test(test_conn_short_write_times_out),
         cmocka_unit_test(test_conn_sse_connected_then_event),
         cmocka_unit_test(test_conn_ws_input_and_writer),
+        cmocka_unit_test(test_conn_ws_reuse_entry),
         cmocka_unit_test(test_two_engines_side_by_side),
         cmocka_unit_test(test_static_storage),
         cmocka_unit_test(test_fd_plain_socket_io_thread),

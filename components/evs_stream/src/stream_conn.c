@@ -136,8 +136,10 @@ static void *writer_main(void *arg)
         }
         s->session_over = true;
         evs_cond_broadcast(&s->cv);
-        /* Wait for evs_stream_finish (the adapter's close) before taking another job. */
-        while (s->job && !s->writer_quit) {
+        /* Wait for evs_stream_finish (the adapter's close) before taking another job. The
+         * entry may be claimed and started again before this thread wakes: a new start clears
+         * session_over, so that job is never mistaken for the finished one. */
+        while (s->job && s->session_over && !s->writer_quit) {
             evs_cond_wait(&s->cv, &s->mu);
         }
     }
