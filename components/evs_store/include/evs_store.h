@@ -211,6 +211,24 @@ evs_err_t evs_store_health(evs_store_t *store, char *reason, size_t reason_cap);
  */
 evs_err_t evs_store_backup(const char *db_path, const char *dest, char *why, size_t why_cap);
 
+/**
+ * @brief Move a (corrupt) database aside and salvage it: @p db_path (with its -wal and -shm)
+ *        is renamed to "<db_path>.corrupt-<UTC time>", never deleted; a new database of this
+ *        schema is created at @p db_path and every row SQLite can still read is copied into
+ *        it, table by table, scanning from both ends around damaged pages. (Debian 12's
+ *        libsqlite3 has neither sqlite3_recover nor the sqlite_dbpage table that .recover
+ *        needs; docs/durability.md gives the manual procedure with a newer sqlite3 shell.)
+ * @param[out] aside the name it was moved to.
+ * @param[out] why what was done (counts per table), or why not. May be NULL.
+ * @return EVS_OK, EVS_ERR_NOT_FOUND (no such file), EVS_ERR_EXISTS, EVS_ERR_IO (cannot move),
+ *         EVS_ERR_CORRUPT (moved aside, but its schema is unreadable: nothing salvaged), and
+ *         evs_store_open's codes for the new file.
+ * @note Only while no process has the database open. Issue counters are copied, not
+ *       recomputed: they count every event seen, as after retention.
+ */
+evs_err_t evs_store_recover(const char *db_path, char *aside, size_t aside_cap, char *why,
+                            size_t why_cap);
+
 #ifdef __cplusplus
 }
 #endif

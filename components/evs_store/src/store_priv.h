@@ -11,6 +11,9 @@
 #include "evs_port.h"
 #include "evs_store.h"
 
+#define EVS__SCHEMA_VERSION  1 /* PRAGMA user_version this build writes and reads */
+#define EVS__BUSY_TIMEOUT_MS 5000
+
 /* One queued ingest: everything is borrowed from the submitter until done fires. */
 typedef struct evs__store_item {
     const evs_event_t *ev;
