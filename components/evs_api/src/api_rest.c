@@ -242,7 +242,8 @@ static void retry_after(evs_resp_t *r)
 static void store_error(evs_resp_t *r, evs_err_t e)
 {
     char msg[128];
-    snprintf(msg, sizeof(msg), "%s: nothing was stored, retry later", evs_strerror(e));
+    snprintf(msg, sizeof(msg), "%s: the store failed (nothing was changed), retry later",
+             evs_strerror(e));
     evs_resp_error(r, store_err_status(e), evs_err_code(e), msg);
     retry_after(r);
 }
@@ -686,7 +687,7 @@ static void route_projects(evs_api_t *api, const evs_req_t *req, const char *bod
         evs_resp_append(r, "{\"projects\":[", 13);
         evs_err_t e = evs_store_projects(api->store, on_project, &l);
         if (e != EVS_OK) {
-            evs_resp_error(r, 500, evs_err_code(e), evs_strerror(e));
+            store_error(r, e);
             return;
         }
         evs_resp_append(r, "]}", 2);
@@ -832,7 +833,7 @@ static void route_project(evs_api_t *api, const evs_req_t *req, const route_t *r
         }
     }
     if (e != EVS_OK) {
-        evs_resp_error(r, 500, evs_err_code(e), evs_strerror(e));
+        store_error(r, e); /* e.g. a corrupt page or a read error: 503, never 500 */
     }
 }
 
