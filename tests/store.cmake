@@ -18,6 +18,11 @@ if(NOT EVS_CORE_ONLY AND TARGET evs_store)
     target_include_directories(evs_testvfs PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/support)
     target_link_libraries(evs_testvfs PUBLIC evs_store evs_port SQLite::SQLite3)
     evs_unit_test(store_powercut LIBS evs_testvfs cmocka TIMEOUT 300)
+    if(TARGET evstreamd)
+        # the daemon must start on the last cut's files (the emulator wrapper in cross builds)
+        set_property(TEST unit.store_powercut APPEND PROPERTY ENVIRONMENT
+                     "EVSTREAMD=${EVS_EVSTREAMD}")
+    endif()
 endif()
 # evstreamd_testvfs: the real daemon (main/evstreamd.c) plus the shim, installed as SQLite's
 # default VFS before main() when $EVS_TESTVFS_CTL is set; integration.store_faults drives it.

@@ -294,6 +294,54 @@ static int reopen_store(const char *db_path, uint32_t project, int64_t max_acked
     return 0;
 }
 
+/* The real daemon starts on the files as the cut left them (WAL recovery included): it must
+ * print "listening on port", then stop on SIGTERM with exit status 0. */
+static int run_daemon(const char *daemon, const char *db, char *why, size_t cap)
+{
+    int fds[2];
+    if (pipe(fds) != 0) {
+        return failf(why, cap, "pipe: %s", strerror(errno));
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        return failf(why, cap, "fork: %s", strerror(errno));
+    }
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        dup2(fds[1], 1);
+        close(fds[0]);
+        execl(daemon, daemon, "--db", db, "--port", "0", "--no-demo", (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    char out[8192];
+    size_t have = 0;
+    bool listening = false;
+    uint64_t give_up = evs_clock_mono_ms() + 60000;
+    while (!listening && evs_clock_mono_ms() < give_up && have < sizeof(out) - 1) {
+        struct pollfd pf = {.fd = fds[0], .events = POLLIN};
+        if (poll(&pf, 1, 500) <= 0) {
+            continue;
+        }
+        ssize_t got = read(fds[0], out + have, sizeof(out) - 1 - have);
+        if (got <= 0) {
+            break;
+        }
+        have += (size_t)got;
+        out[have] = '\0';
+        listening = strstr(out, "listening on port") != NULL;
+    }
+    kill(pid, listening ? SIGTERM : SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    close(fds[0]);
+    if (!listening || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        return failf(why, cap, "evstreamd on the cut database: %s, status %d; output: %.600s",
+                     listening ? "listened" : "did not listen", status, out);
+    }
+    return 0;
+}
+
 int evs_powercut_run(const evs_powercut_opts_t *o, evs_powercut_result_t *r, char *why,
                      size_t why_cap)
 {
@@ -397,7 +445,12 @@ int evs_powercut_run(const evs_powercut_opts_t *o, evs_powercut_result_t *r, cha
         r->rounds_with_acks += n > 0;
         r->acked += n;
         uint64_t lost = 0;
-        ret = verify(db, acks, n, &lost, why, why_cap);
+        if (o->daemon != NULL && round == o->rounds - 1) {
+            ret = run_daemon(o->daemon, db, why, why_cap); /* before anything else opens it */
+        }
+        if (ret == 0) {
+            ret = verify(db, acks, n, &lost, why, why_cap);
+        }
         r->lost += lost;
         r->rounds_with_loss += lost > 0;
         int64_t max_acked = 0;

@@ -21,11 +21,14 @@
 #include <stdint.h>
 
 typedef struct evs_powercut_opts {
-    const char *dir;  /**< an existing folder for the database */
-    bool sync_full;   /**< PRAGMA synchronous=FULL (else NORMAL) */
-    int rounds;       /**< power cuts */
-    unsigned seed;    /**< every random choice derives from it */
-    uint32_t max_ops; /**< the cut comes at a uniform op count in [1, max_ops] */
+    const char *dir;    /**< an existing folder for the database */
+    bool sync_full;     /**< PRAGMA synchronous=FULL (else NORMAL) */
+    int rounds;         /**< power cuts */
+    unsigned seed;      /**< every random choice derives from it */
+    uint32_t max_ops;   /**< the cut comes at a uniform op count in [1, max_ops] */
+    const char *daemon; /**< evstreamd (or its emulator wrapper): after the last cut it must
+                             start on the files as the cut left them, and stop with 0. NULL:
+                             skipped */
 } evs_powercut_opts_t;
 
 typedef struct evs_powercut_result {
