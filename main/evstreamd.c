@@ -58,7 +58,9 @@ typedef struct options {
     bool sync_full;
     uint32_t send_timeout_ms;
     uint32_t keepalive_s;
-    bool stream_fd; /* stream_mode: fd (fast path where possible) or conn */
+    bool stream_fd;        /* stream_mode: fd (fast path where possible) or conn */
+    char backup[PATH_MAX]; /* --backup FILE: copy the database there and exit */
+    bool recover;          /* --recover: move a corrupt database aside, salvage, exit */
 } options_t;
 
 static void usage(FILE *f)
@@ -77,6 +79,9 @@ static void usage(FILE *f)
             "  --no-ws-streams     dashboards stream over SSE only\n"
             "  --stream-mode M     fd (default: raw socket fast path where possible) or conn\n"
             "                      (every stream through civetweb's own writes)\n"
+            "  --backup FILE       copy the database to FILE (online backup, safe while another\n"
+            "                      evstreamd runs on it) and exit\n"
+            "  --recover           move a corrupt database aside, salvage it into a new one, exit\n"
             "  --log-level L       error, warn, info (default) or debug\n"
             "  --help              this text\n"
             "  --version           print the version\n"
@@ -285,6 +290,18 @@ static int parse_args(options_t *o, int argc, char **argv)
             i++;
             continue;
         }
+        if (!strcmp(a, "--recover")) {
+            o->recover = true;
+            continue;
+        }
+        if (!strcmp(a, "--backup")) {
+            if (i + 1 >= argc || !argv[i + 1][0] || strlen(argv[i + 1]) >= sizeof(o->backup)) {
+                log_msg(LOG_ERROR, "--backup needs a file name");
+                return -1;
+            }
+            snprintf(o->backup, sizeof(o->backup), "%s", argv[++i]);
+            continue;
+        }
         bool known = false;
         for (size_t k = 0; k < sizeof(map) / sizeof(map[0]); k++) {
             if (!strcmp(a, map[k].flag)) {
@@ -406,6 +423,79 @@ static void print_budget(void)
             CONFIG_EVS_MAX_STREAMS, CONFIG_EVS_HTTP_WORKERS);
 }
 
+/* Exit codes for a database the daemon refuses (docs/durability.md); 1 is any other failure,
+ * 2 a usage error. */
+enum { EXIT_DB_CORRUPT = 3, EXIT_DB_READ_ONLY = 4, EXIT_DB_FOREIGN = 5, EXIT_DB_NEWER = 6 };
+
+/* Say what is wrong with the database, what to do, and pick the exit code. The file has not
+ * been changed: the store checks before it writes. */
+static int db_refused(const char *db, evs_err_t e)
+{
+    switch (e) {
+    case EVS_ERR_CORRUPT:
+        log_msg(LOG_ERROR,
+                "database %s is corrupt (SQLite's quick_check failed or SQLite reported "
+                "corruption); it was not changed. Keep a copy, then run `evstreamd --db %s "
+                "--recover` to move it aside and salvage what can be read (docs/durability.md)",
+                db, db);
+        return EXIT_DB_CORRUPT;
+    case EVS_ERR_READ_ONLY:
+        log_msg(LOG_ERROR,
+                "database %s cannot be written: the file, or its folder (which must hold %s-wal "
+                "and %s-shm), is read-only for this user, or the filesystem is mounted read-only "
+                "(a failing SD card often is). Make both writable by the daemon's user, or check "
+                "the storage",
+                db, db, db);
+        return EXIT_DB_READ_ONLY;
+    case EVS_ERR_FOREIGN:
+        log_msg(LOG_ERROR,
+                "%s is not an evstream database (not SQLite, or SQLite with another program's "
+                "tables); it was not changed. Point --db at the right file or a new path",
+                db);
+        return EXIT_DB_FOREIGN;
+    case EVS_ERR_SCHEMA_NEWER:
+        log_msg(LOG_ERROR,
+                "database %s was written by a newer evstream (schema newer than this %s knows); "
+                "it was not changed. Run the newer evstreamd, or restore a backup made by this "
+                "version",
+                db, evs_version());
+        return EXIT_DB_NEWER;
+    default:
+        log_msg(LOG_ERROR, "cannot open the database %s: %s (%s)", db, evs_strerror(e),
+                evs_err_name(e));
+        return 1;
+    }
+}
+
+static int run_backup(const options_t *o)
+{
+    char why[512] = "";
+    evs_err_t e = evs_backup(o->db, o->backup, why, sizeof(why));
+    if (e != EVS_OK) {
+        log_msg(LOG_ERROR, "backup of %s to %s failed: %s", o->db, o->backup,
+                why[0] ? why : evs_strerror(e));
+        return 1;
+    }
+    log_msg(LOG_INFO, "backup of %s written to %s", o->db, o->backup);
+    return 0;
+}
+
+static int run_recover(const options_t *o)
+{
+    char aside[PATH_MAX + 64] = "", why[1024] = "";
+    evs_err_t e = evs_recover(o->db, aside, sizeof(aside), why, sizeof(why));
+    if (aside[0] && e != EVS_ERR_NOT_FOUND && e != EVS_ERR_EXISTS) {
+        log_msg(LOG_INFO, "moved %s (and its -wal, -shm) aside to %s", o->db, aside);
+    }
+    if (e != EVS_OK) {
+        log_msg(LOG_ERROR, "recover %s: %s", o->db, why[0] ? why : evs_strerror(e));
+        return 1;
+    }
+    log_msg(LOG_INFO, "recover %s: %s; check it with `evstreamd --db %s` before serving", o->db,
+            why, o->db);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     options_t o = {
@@ -429,6 +519,12 @@ int main(int argc, char **argv)
     int rc = parse_args(&o, argc, argv);
     if (rc != 0) {
         return rc > 0 ? 0 : 2;
+    }
+    if (o.backup[0]) {
+        return run_backup(&o);
+    }
+    if (o.recover) {
+        return run_recover(&o);
     }
 
     /* Signals go to this thread only (sigwait below); every thread started later inherits
@@ -472,9 +568,7 @@ int main(int argc, char **argv)
     evs_t *evs = NULL;
     evs_err_t e = evs_open(&cfg, &evs);
     if (e != EVS_OK) {
-        log_msg(LOG_ERROR, "cannot open the database %s: %s (%s)", o.db, evs_strerror(e),
-                evs_err_name(e));
-        return 1;
+        return db_refused(o.db, e);
     }
     int port = 0;
     char why[320] = "";

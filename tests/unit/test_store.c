@@ -332,7 +332,7 @@ static void test_store_open_bad_args_and_paths_fail(void **state)
         fputc('x', f);
     }
     fclose(f);
-    assert_int_equal(evs_store_open(&c, &st), EVS_ERR_DB);
+    assert_int_equal(evs_store_open(&c, &st), EVS_ERR_FOREIGN);
     assert_null(st);
     rm_db();
 }
@@ -383,7 +383,7 @@ static void test_store_migration_empty_file_then_reopen_keeps_data(void **state)
     assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=99", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     st = (evs_store_t *)&c;
-    assert_int_equal(evs_store_open(&c, &st), EVS_ERR_DB);
+    assert_int_equal(evs_store_open(&c, &st), EVS_ERR_SCHEMA_NEWER);
     assert_null(st);
     rm_db();
 }

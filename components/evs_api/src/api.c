@@ -511,6 +511,17 @@ size_t evs_api_render_metrics(evs_api_t *api, char *buf, size_t cap)
          ss.events_committed, ss.events_discarded, ss.queue_full, ss.queue_depth_hwm,
          ss.retention_deleted);
     mput(&m,
+         "# HELP evs_store_errors_total Write transactions that failed, by kind.\n"
+         "# TYPE evs_store_errors_total counter\n"
+         "evs_store_errors_total{kind=\"io\"} %" PRIu64 "\n"
+         "evs_store_errors_total{kind=\"no_space\"} %" PRIu64 "\n"
+         "evs_store_errors_total{kind=\"other\"} %" PRIu64 "\n"
+         "# HELP evs_store_healthy 1 while writes succeed, 0 from a failed write to the next "
+         "successful one.\n"
+         "# TYPE evs_store_healthy gauge\n"
+         "evs_store_healthy %d\n",
+         ss.errors_io, ss.errors_no_space, ss.errors_other, ss.healthy ? 1 : 0);
+    mput(&m,
          "# HELP evs_db_bytes Size of the main database file.\n"
          "# TYPE evs_db_bytes gauge\n"
          "evs_db_bytes %" PRId64 "\n",

@@ -225,9 +225,27 @@ static void put_elem_error(evs_resp_t *r, const char *msg, const char *code)
     evs_resp_append(r, "}", 1);
 }
 
+/* A store error is never the client's fault and never a 500: the disk is full (507) or the
+ * store cannot commit right now (503); both say when to retry. */
 static int store_err_status(evs_err_t e)
 {
-    return (e == EVS_ERR_CLOSED || e == EVS_ERR_FULL) ? 503 : 500;
+    return e == EVS_ERR_NO_SPACE ? 507 : 503;
+}
+
+static void retry_after(evs_resp_t *r)
+{
+    char v[16];
+    snprintf(v, sizeof(v), "%d", (CONFIG_EVS_STORE_PROBE_MS + 999) / 1000);
+    resp_header(r, "Retry-After", v);
+}
+
+static void store_error(evs_resp_t *r, evs_err_t e)
+{
+    char msg[128];
+    snprintf(msg, sizeof(msg), "%s: the store failed (nothing was changed), retry later",
+             evs_strerror(e));
+    evs_resp_error(r, store_err_status(e), evs_err_code(e), msg);
+    retry_after(r);
 }
 
 void evs_api_ingest(evs_api_t *api, uint32_t project_id, const char *body, size_t len,
@@ -319,7 +337,7 @@ void evs_api_ingest(evs_api_t *api, uint32_t project_id, const char *body, size_
                 evs_resp_error(resp, 503, "closed", "shutting down");
                 resp_header(resp, "Retry-After", "5");
             } else {
-                evs_resp_error(resp, 500, evs_err_code(e), evs_strerror(e));
+                store_error(resp, e);
             }
             goto done;
         }
@@ -351,8 +369,7 @@ void evs_api_ingest(evs_api_t *api, uint32_t project_id, const char *body, size_
                            it->jerr.code ? it->jerr.code : evs_err_code(it->perr),
                            it->jerr.reason[0] ? it->jerr.reason : evs_strerror(it->perr));
         } else if (it->res.err != EVS_OK) {
-            evs_resp_error(resp, store_err_status(it->res.err), evs_err_code(it->res.err),
-                           evs_strerror(it->res.err));
+            store_error(resp, it->res.err);
         } else {
             resp->status = 202;
             resp->len = 0;
@@ -367,6 +384,9 @@ void evs_api_ingest(evs_api_t *api, uint32_t project_id, const char *body, size_
         resp->status = 207;
     } else {
         resp->status = store_err != EVS_OK ? store_err_status(store_err) : 400;
+        if (store_err != EVS_OK) {
+            retry_after(resp);
+        }
     }
     evs_resp_append(resp, "{\"results\":[", 12);
     for (size_t i = 0; i < n; i++) {
@@ -667,7 +687,7 @@ static void route_projects(evs_api_t *api, const evs_req_t *req, const char *bod
         evs_resp_append(r, "{\"projects\":[", 13);
         evs_err_t e = evs_store_projects(api->store, on_project, &l);
         if (e != EVS_OK) {
-            evs_resp_error(r, 500, evs_err_code(e), evs_strerror(e));
+            store_error(r, e);
             return;
         }
         evs_resp_append(r, "]}", 2);
@@ -714,7 +734,7 @@ static void route_projects(evs_api_t *api, const evs_req_t *req, const char *bod
         return;
     }
     if (e != EVS_OK) {
-        evs_resp_error(r, 500, evs_err_code(e), evs_strerror(e));
+        store_error(r, e);
         return;
     }
     r->status = 201;
@@ -813,7 +833,7 @@ static void route_project(evs_api_t *api, const evs_req_t *req, const route_t *r
         }
     }
     if (e != EVS_OK) {
-        evs_resp_error(r, 500, evs_err_code(e), evs_strerror(e));
+        store_error(r, e); /* e.g. a corrupt page or a read error: 503, never 500 */
     }
 }
 
@@ -872,7 +892,7 @@ static void route_issue(evs_api_t *api, const evs_req_t *req, const route_t *rt,
             return;
         }
         if (e != EVS_OK) {
-            evs_resp_error(r, store_err_status(e), evs_err_code(e), evs_strerror(e));
+            store_error(r, e);
             return;
         }
     }
@@ -910,6 +930,21 @@ void evs_api_handle(evs_api_t *api, const evs_req_t *req, const char *body, size
     if (rt.n == 1 && seg_is(&rt, 0, "healthz")) {
         if (!method_is(req, "GET")) {
             not_allowed(r, "GET");
+            return;
+        }
+        char reason[192];
+        evs_err_t h =
+            api->store != NULL ? evs_store_health(api->store, reason, sizeof(reason)) : EVS_OK;
+        if (h != EVS_OK) {
+            /* the store cannot write: load balancers and supervisors should know */
+            r->status = 503;
+            r->len = 0;
+            evs_resp_printf(
+                r, "{\"status\":\"unavailable\",\"code\":\"%s\",\"error\":", evs_err_code(h));
+            RESP_ENCODE(r, strlen(reason) * 2 + 8,
+                        evs_json_encode_string(BUF, CAP, reason, strlen(reason)));
+            evs_resp_append(r, "}", 1);
+            retry_after(r);
             return;
         }
         evs_resp_append(r, "{\"status\":\"ok\"}", 15);

@@ -33,7 +33,11 @@ extern "C" {
     X(ERR_INTERNAL, -16, "internal", "internal error")                                             \
     X(ERR_TOO_MANY, -17, "too_many", "too many elements")                                          \
     X(ERR_CONFIG, -18, "bad_config", "invalid configuration")                                      \
-    X(ERR_CORRUPT, -19, "corrupt", "data overwritten or corrupt")
+    X(ERR_CORRUPT, -19, "corrupt", "data overwritten or corrupt")                                  \
+    X(ERR_NO_SPACE, -20, "no_space", "storage full")                                               \
+    X(ERR_READ_ONLY, -21, "read_only", "storage is read-only")                                     \
+    X(ERR_FOREIGN, -22, "foreign_db", "not an evstream database")                                  \
+    X(ERR_SCHEMA_NEWER, -23, "schema_newer", "database written by a newer evstream")
 
 typedef enum evs_err {
 #define EVS__ERR_ENUM(name, val, code, msg) EVS_##name = (val),

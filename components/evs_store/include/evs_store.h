@@ -38,6 +38,7 @@ typedef struct evs_store_config {
     uint32_t retention_batch;
     uint32_t readers;              /**< read connections */
     bool sync_full;                /**< PRAGMA synchronous=FULL instead of NORMAL */
+    bool quick_check;              /**< PRAGMA quick_check at open */
     evs_store_notice_fn notice_fn; /**< may be NULL */
     void *notice_ctx;              /**< borrowed; must outlive the store */
 } evs_store_config_t;
@@ -47,6 +48,11 @@ typedef struct evs_store_config {
 #else
 #define EVS__STORE_SYNC_FULL false
 #endif
+#if defined(CONFIG_EVS_STORE_QUICK_CHECK)
+#define EVS__STORE_QUICK_CHECK true
+#else
+#define EVS__STORE_QUICK_CHECK false
+#endif
 #define EVS_STORE_CONFIG_DEFAULT()                                                                 \
     {                                                                                              \
         .db_path = CONFIG_EVS_DEFAULT_DB_PATH, .queue_depth = CONFIG_EVS_INGEST_QUEUE_DEPTH,       \
@@ -55,7 +61,8 @@ typedef struct evs_store_config {
         .retention_max_events = CONFIG_EVS_RETENTION_MAX_EVENTS,                                   \
         .retention_max_db_kb = CONFIG_EVS_RETENTION_MAX_DB_KB,                                     \
         .retention_batch = CONFIG_EVS_RETENTION_BATCH, .readers = CONFIG_EVS_STORE_READERS,        \
-        .sync_full = EVS__STORE_SYNC_FULL, .notice_fn = NULL, .notice_ctx = NULL,                  \
+        .sync_full = EVS__STORE_SYNC_FULL, .quick_check = EVS__STORE_QUICK_CHECK,                  \
+        .notice_fn = NULL, .notice_ctx = NULL,                                                     \
     }
 
 /**
@@ -63,7 +70,11 @@ typedef struct evs_store_config {
  * @param[in]  cfg copied.
  * @param[out] out the store, or NULL on error.
  * @return EVS_OK, EVS_ERR_INVALID_ARG, EVS_ERR_NO_MEM, EVS_ERR_IO (cannot open/create the file,
- *         e.g. unwritable folder), EVS_ERR_DB (corrupt, newer schema).
+ *         e.g. missing folder), EVS_ERR_READ_ONLY (the file or its folder is not writable),
+ *         EVS_ERR_CORRUPT (SQLite reports corruption, or quick_check fails when enabled),
+ *         EVS_ERR_FOREIGN (not an SQLite database, or one with tables of another program),
+ *         EVS_ERR_SCHEMA_NEWER (written by a newer evstream), EVS_ERR_NO_SPACE, EVS_ERR_DB.
+ * @note Never rewrites a database it refuses: every check runs before the first write.
  */
 evs_err_t evs_store_open(const evs_store_config_t *cfg, evs_store_t **out);
 
@@ -170,9 +181,53 @@ typedef struct evs_store_stats {
     uint64_t queue_full;       /**< submits refused with EVS_ERR_FULL */
     uint32_t queue_depth_hwm;
     uint64_t retention_deleted;
-    int64_t db_bytes; /**< page_count * page_size of the main file */
+    int64_t db_bytes;         /**< page_count * page_size of the main file */
+    uint64_t errors_io;       /**< failed write transactions: I/O error (write or fsync) */
+    uint64_t errors_no_space; /**< failed write transactions: disk full */
+    uint64_t errors_other;    /**< failed write transactions: anything else */
+    bool healthy;             /**< false from a failed write until the next successful one */
 } evs_store_stats_t;
 void evs_store_get_stats(evs_store_t *store, evs_store_stats_t *out);
+
+/**
+ * @brief Is the store writing? Unhealthy from a failed write transaction (I/O error, full disk,
+ *        failed fsync) until the next successful one; the writer probes by itself every
+ *        CONFIG_EVS_STORE_PROBE_MS while idle, so it recovers without traffic or a restart.
+ * @param[out] reason what failed, e.g. "commit of 3 events: disk I/O error (SQLITE_IOERR_FSYNC)";
+ *             "" when healthy. May be NULL.
+ * @return EVS_OK (healthy), or the error of the failure (EVS_ERR_IO, EVS_ERR_NO_SPACE, ...).
+ * @note Any thread.
+ */
+evs_err_t evs_store_health(evs_store_t *store, char *reason, size_t reason_cap);
+
+/**
+ * @brief Copy the database at @p db_path to @p dest with SQLite's online backup API: a
+ *        consistent snapshot even while a daemon writes to it (WAL), in steps that never hold
+ *        the writer up for long. @p dest must not exist; it is written to a temporary name
+ *        next to it, synced, and renamed, so a partial backup never has the final name.
+ * @param[out] why a sentence on failure (may be NULL).
+ * @return EVS_OK, EVS_ERR_EXISTS (dest exists), EVS_ERR_IO, EVS_ERR_NO_SPACE, EVS_ERR_FOREIGN,
+ *         EVS_ERR_DB.
+ */
+evs_err_t evs_store_backup(const char *db_path, const char *dest, char *why, size_t why_cap);
+
+/**
+ * @brief Move a (corrupt) database aside and salvage it: @p db_path (with its -wal and -shm)
+ *        is renamed to "<db_path>.corrupt-<UTC time>", never deleted; a new database of this
+ *        schema is created at @p db_path and every row SQLite can still read is copied into
+ *        it, table by table, scanning from both ends around damaged pages. (Debian 12's
+ *        libsqlite3 has neither sqlite3_recover nor the sqlite_dbpage table that .recover
+ *        needs; docs/durability.md gives the manual procedure with a newer sqlite3 shell.)
+ * @param[out] aside the name it was moved to.
+ * @param[out] why what was done (counts per table), or why not. May be NULL.
+ * @return EVS_OK, EVS_ERR_NOT_FOUND (no such file), EVS_ERR_EXISTS, EVS_ERR_IO (cannot move),
+ *         EVS_ERR_CORRUPT (moved aside, but its schema is unreadable: nothing salvaged), and
+ *         evs_store_open's codes for the new file.
+ * @note Only while no process has the database open. Issue counters are copied, not
+ *       recomputed: they count every event seen, as after retention.
+ */
+evs_err_t evs_store_recover(const char *db_path, char *aside, size_t aside_cap, char *why,
+                            size_t why_cap);
 
 #ifdef __cplusplus
 }

@@ -7,12 +7,15 @@
  */
 #include "store_priv.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define EVS__SCHEMA_VERSION  1
-#define EVS__BUSY_TIMEOUT_MS 5000
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 /* Migration N (index N-1) takes user_version N-1 to N. Never edit a released step; append. */
 static const char *const s_migrations[EVS__SCHEMA_VERSION] = {
@@ -58,10 +61,16 @@ evs_err_t evs__store_err(int rc)
         return EVS_ERR_NO_MEM;
     case SQLITE_CANTOPEN:
     case SQLITE_IOERR:
-    case SQLITE_READONLY:
     case SQLITE_PERM:
-    case SQLITE_FULL:
         return EVS_ERR_IO;
+    case SQLITE_FULL:
+        return EVS_ERR_NO_SPACE;
+    case SQLITE_READONLY:
+        return EVS_ERR_READ_ONLY;
+    case SQLITE_CORRUPT:
+        return EVS_ERR_CORRUPT;
+    case SQLITE_NOTADB:
+        return EVS_ERR_FOREIGN;
     case SQLITE_CONSTRAINT:
         return EVS_ERR_EXISTS;
     default:
@@ -259,6 +268,88 @@ static evs_err_t load_tables(evs_store_t *s)
         s->page_size = query_int(s->wdb, "PRAGMA page_size", &rc);
     }
     return evs__store_err(rc);
+}
+
+/* ---- health: failed writes, the rate-limited log, recovery ------------------------------- */
+
+static void store_log(const char *level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void store_log(const char *level, const char *fmt, ...)
+{
+    char ts[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%s evstream: [%s] store: %s\n", ts, level, line);
+}
+
+/* A write transaction failed with @p rc (writer thread, mu not held): the store turns
+ * unhealthy, the failure is counted, and logged unless one was logged less than
+ * CONFIG_EVS_STORE_ERROR_LOG_INTERVAL_S ago. */
+static void store_failed(evs_store_t *s, int rc, const char *what)
+{
+    int ext = sqlite3_extended_errcode(s->wdb);
+    if ((ext & 0xff) != (rc & 0xff)) {
+        ext = rc;
+    }
+    evs_err_t err = evs__store_err(rc);
+    char reason[sizeof(s->health_reason)];
+    snprintf(reason, sizeof(reason), "%s: %s (SQLite code %d)", what, sqlite3_errstr(ext), ext);
+    uint64_t now = evs_clock_mono_ms();
+    bool log = false;
+    uint64_t unlogged = 0;
+    evs_mutex_lock(&s->mu);
+    if (err == EVS_ERR_IO) {
+        s->stats.errors_io++;
+    } else if (err == EVS_ERR_NO_SPACE) {
+        s->stats.errors_no_space++;
+    } else {
+        s->stats.errors_other++;
+    }
+    bool first = s->health == EVS_OK;
+    s->health = err;
+    s->stats.healthy = false;
+    snprintf(s->health_reason, sizeof(s->health_reason), "%s", reason);
+    s->failures++;
+    if (first || now - s->last_log_ms >= (uint64_t)CONFIG_EVS_STORE_ERROR_LOG_INTERVAL_S * 1000u) {
+        log = true;
+        unlogged = s->failures - s->failures_logged;
+        s->failures_logged = s->failures;
+        s->last_log_ms = now;
+    }
+    evs_mutex_unlock(&s->mu);
+    if (log && first) {
+        store_log("error", "%s: write failed, %s; nothing of it is acknowledged, retrying", s->path,
+                  reason);
+    } else if (log) {
+        store_log("error", "%s: still failing, %llu failed writes since the last line; last: %s",
+                  s->path, (unsigned long long)unlogged, reason);
+    }
+}
+
+/* A write transaction committed (writer thread, mu not held). */
+static void store_succeeded(evs_store_t *s)
+{
+    evs_mutex_lock(&s->mu);
+    if (s->health == EVS_OK) {
+        evs_mutex_unlock(&s->mu);
+        return;
+    }
+    uint64_t failures = s->failures;
+    s->health = EVS_OK;
+    s->stats.healthy = true;
+    s->health_reason[0] = '\0';
+    s->failures = 0;
+    s->failures_logged = 0;
+    evs_mutex_unlock(&s->mu);
+    store_log("info", "%s: writes succeed again (after %llu failed)", s->path,
+              (unsigned long long)failures);
 }
 
 /* ---- writer: transactions ---------------------------------------------------------------- */
@@ -469,6 +560,9 @@ static void run_batch(evs_store_t *s, uint32_t n)
     }
     if (rc != SQLITE_OK) {
         evs_err_t err = evs__store_err(rc);
+        char what[48];
+        snprintf(what, sizeof(what), "commit of %u events", n);
+        store_failed(s, rc, what);
         exec(s->wdb, "ROLLBACK");
         for (uint32_t i = 0; i < n; i++) {
             evs__store_result_t *res = &s->results[i];
@@ -484,6 +578,7 @@ static void run_batch(evs_store_t *s, uint32_t n)
         return;
     }
     double secs = (double)(evs_clock_mono_ns() - t0) / 1e9;
+    store_succeeded(s);
     s->total_events += stored - deleted;
     s->next_event_id = next_id;
     after_commit(s, deleted, &db_bytes);
@@ -538,10 +633,12 @@ static void run_retention_only(evs_store_t *s)
         rc = exec(s->wdb, "COMMIT");
     }
     if (rc != SQLITE_OK) {
+        store_failed(s, rc, "retention");
         exec(s->wdb, "ROLLBACK");
         s->retention_more = false; /* try again after the next ingest batch */
         return;
     }
+    store_succeeded(s);
     s->total_events -= deleted;
     after_commit(s, deleted, &db_bytes);
     evs_mutex_lock(&s->mu);
@@ -571,6 +668,7 @@ static void run_action(evs_store_t *s, evs__store_ctl_t *c)
     evs_issue_t is;
     int rc = exec(s->wdb, "BEGIN IMMEDIATE");
     if (rc != SQLITE_OK) {
+        store_failed(s, rc, "issue action");
         c->err = evs__store_err(rc);
         return;
     }
@@ -608,6 +706,7 @@ static void run_action(evs_store_t *s, evs__store_ctl_t *c)
     if (rc != SQLITE_OK) {
         goto fail;
     }
+    store_succeeded(s);
     is.status = now;
     c->issue = is;
     c->err = EVS_OK;
@@ -631,6 +730,7 @@ static void run_action(evs_store_t *s, evs__store_ctl_t *c)
     }
     return;
 fail:
+    store_failed(s, rc, "issue action");
     exec(s->wdb, "ROLLBACK");
     c->err = evs__store_err(rc);
     if (c->err == EVS_ERR_EXISTS) {
@@ -687,10 +787,14 @@ static void run_project(evs_store_t *s, evs__store_ctl_t *c)
         rc = exec(s->wdb, "COMMIT");
     }
     if (rc != SQLITE_OK) {
+        if ((rc & 0xff) != SQLITE_CONSTRAINT) { /* a taken name is the caller's problem */
+            store_failed(s, rc, "project creation");
+        }
         exec(s->wdb, "ROLLBACK");
         c->err = evs__store_err(rc);
         return;
     }
+    store_succeeded(s);
     evs__store_project_t *p = &s->projects[n];
     memset(&p->p, 0, sizeof(p->p));
     p->p.id = pid;
@@ -710,13 +814,43 @@ static void run_project(evs_store_t *s, evs__store_ctl_t *c)
     c->err = EVS_OK;
 }
 
+/* While unhealthy and idle: a one-page write transaction (user_version rewritten with its
+ * own value) that goes through the same write and fsync path as a commit. */
+static void run_probe(evs_store_t *s)
+{
+    char sql[64];
+    snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", EVS__SCHEMA_VERSION);
+    int rc = exec(s->wdb, "BEGIN IMMEDIATE");
+    if (rc == SQLITE_OK) {
+        rc = exec(s->wdb, sql);
+    }
+    if (rc == SQLITE_OK) {
+        rc = exec(s->wdb, "COMMIT");
+    }
+    if (rc != SQLITE_OK) {
+        store_failed(s, rc, "probe write");
+        exec(s->wdb, "ROLLBACK");
+        return;
+    }
+    store_succeeded(s);
+}
+
 static void *writer_main(void *arg)
 {
     evs_store_t *s = arg;
     evs_mutex_lock(&s->mu);
     for (;;) {
         while (s->q_count == 0 && s->ctl_head == NULL && !s->stopping && !s->retention_more) {
-            evs_cond_wait(&s->wake, &s->mu);
+            if (s->health == EVS_OK) {
+                evs_cond_wait(&s->wake, &s->mu);
+                continue;
+            }
+            if (evs_cond_timedwait(&s->wake, &s->mu, CONFIG_EVS_STORE_PROBE_MS) != 0 &&
+                s->q_count == 0 && s->ctl_head == NULL && !s->stopping && s->health != EVS_OK) {
+                evs_mutex_unlock(&s->mu);
+                run_probe(s);
+                evs_mutex_lock(&s->mu);
+            }
         }
         if (s->ctl_head != NULL) {
             evs__store_ctl_t *c = s->ctl_head;
@@ -828,11 +962,55 @@ static void free_store(evs_store_t *s)
     free(s);
 }
 
+/* Before anything is written: is this a database we may open and write? Refuses (without
+ * touching the file) one that SQLite cannot read as a database, one with another program's
+ * tables, one from a newer evstream, a read-only one, and with quick_check one that is corrupt. */
+static evs_err_t precheck(evs_store_t *s)
+{
+    int rc;
+    if (sqlite3_db_readonly(s->wdb, "main") == 1) {
+        return EVS_ERR_READ_ONLY;
+    }
+    int64_t ver = query_int(s->wdb, "PRAGMA user_version", &rc);
+    if (rc != SQLITE_OK) {
+        return evs__store_err(rc);
+    }
+    if (ver < 0 || ver > EVS__SCHEMA_VERSION) {
+        return EVS_ERR_SCHEMA_NEWER;
+    }
+    int64_t tables = query_int(s->wdb, "SELECT count(*) FROM sqlite_master", &rc);
+    if (rc != SQLITE_OK) {
+        return evs__store_err(rc);
+    }
+    if (ver == 0 && tables > 0) {
+        return EVS_ERR_FOREIGN; /* ours are created in the same transaction as user_version 1 */
+    }
+    if (ver > 0 && s->cfg.quick_check) {
+        sqlite3_stmt *st = NULL;
+        rc = sqlite3_prepare_v2(s->wdb, "PRAGMA quick_check(1)", -1, &st, NULL);
+        if (rc == SQLITE_OK) {
+            rc = sqlite3_step(st);
+        }
+        bool ok = rc == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL &&
+                  strcmp((const char *)sqlite3_column_text(st, 0), "ok") == 0;
+        sqlite3_finalize(st);
+        if (!ok) {
+            return (rc == SQLITE_ROW || (rc & 0xff) == SQLITE_CORRUPT) ? EVS_ERR_CORRUPT
+                                                                       : evs__store_err(rc);
+        }
+    }
+    return EVS_OK;
+}
+
 static evs_err_t open_db(evs_store_t *s)
 {
     int rc = open_conn(s->path, true, &s->wdb);
     if (rc != SQLITE_OK) {
         return evs__store_err(rc);
+    }
+    evs_err_t perr = precheck(s);
+    if (perr != EVS_OK) {
+        return perr;
     }
     /* journal_mode reports the mode in force; anything but "wal" means we cannot write */
     sqlite3_stmt *st = NULL;
@@ -846,7 +1024,9 @@ static evs_err_t open_db(evs_store_t *s)
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_OK) {
-        return evs__store_err(rc);
+        /* the folder refuses the -wal file, or the file cannot be written after all */
+        evs_err_t e = evs__store_err(rc);
+        return (e == EVS_ERR_IO || (rc & 0xff) == SQLITE_CANTOPEN) ? EVS_ERR_READ_ONLY : e;
     }
     rc = exec(s->wdb, s->cfg.sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
     if (rc == SQLITE_OK) {
@@ -939,6 +1119,8 @@ evs_err_t evs_store_open(const evs_store_config_t *cfg, evs_store_t **out)
         return EVS_ERR_NO_MEM;
     }
     s->cfg = *cfg;
+    s->health = EVS_OK;
+    s->stats.healthy = true;
     if (evs_mutex_init(&s->mu) || evs_mutex_init(&s->pool_mu) || evs_cond_init(&s->wake) ||
         evs_cond_init(&s->done_cv) || evs_cond_init(&s->pool_cv)) {
         free(s); /* the port never fails these on POSIX; keep the error path simple */
@@ -1212,4 +1394,21 @@ void evs_store_get_stats(evs_store_t *store, evs_store_stats_t *out)
     evs_mutex_lock(&store->mu);
     *out = store->stats;
     evs_mutex_unlock(&store->mu);
+}
+
+evs_err_t evs_store_health(evs_store_t *store, char *reason, size_t reason_cap)
+{
+    if (reason != NULL && reason_cap > 0) {
+        reason[0] = '\0';
+    }
+    if (store == NULL) {
+        return EVS_ERR_INVALID_ARG;
+    }
+    evs_mutex_lock(&store->mu);
+    evs_err_t h = store->health;
+    if (h != EVS_OK && reason != NULL && reason_cap > 0) {
+        snprintf(reason, reason_cap, "%s", store->health_reason);
+    }
+    evs_mutex_unlock(&store->mu);
+    return h;
 }

@@ -11,6 +11,9 @@
 #include "evs_port.h"
 #include "evs_store.h"
 
+#define EVS__SCHEMA_VERSION  1 /* PRAGMA user_version this build writes and reads */
+#define EVS__BUSY_TIMEOUT_MS 5000
+
 /* One queued ingest: everything is borrowed from the submitter until done fires. */
 typedef struct evs__store_item {
     const evs_event_t *ev;
@@ -74,6 +77,13 @@ struct evs_store {
     evs__store_ctl_t *ctl_tail;
     bool stopping;
     evs_store_stats_t stats; /* also under mu */
+    /* health, also under mu: health != EVS_OK from a failed write transaction until the next
+     * successful one; failures and the last log time drive the rate-limited log */
+    evs_err_t health;
+    char health_reason[192];
+    uint64_t failures;        /* failed write transactions in this unhealthy episode */
+    uint64_t failures_logged; /* of which mentioned in a log line */
+    uint64_t last_log_ms;
 
     /* ---- writer-owned ---- */
     evs_thread_t thread;

@@ -160,6 +160,25 @@ typedef void (*evs_project_list_fn)(void *ctx, const evs_project_info_t *p);
 /** List every project, in id order. @return EVS_OK or EVS_ERR_DB. */
 evs_err_t evs_project_list(evs_t *evs, evs_project_list_fn fn, void *ctx);
 
+/**
+ * @brief Copy the database at @p db_path to @p dest with SQLite's online backup (safe while
+ *        an evstreamd writes it); synced, renamed into place, never overwriting @p dest.
+ * @param[out] why a reason on failure (may be NULL).
+ * @return EVS_OK, EVS_ERR_EXISTS (dest exists), EVS_ERR_IO, EVS_ERR_NO_SPACE, EVS_ERR_FOREIGN,
+ *         EVS_ERR_DB.
+ */
+evs_err_t evs_backup(const char *db_path, const char *dest, char *why, size_t why_cap);
+
+/**
+ * @brief Move a corrupt database aside ("<db_path>.corrupt-<UTC time>", never deleted) and
+ *        salvage every readable row into a new one at @p db_path. Only while no process has
+ *        it open. See docs/durability.md.
+ * @param[out] aside the name it was moved to. @param[out] why what was done, or why not.
+ * @return EVS_OK, EVS_ERR_NOT_FOUND, EVS_ERR_EXISTS, EVS_ERR_IO, EVS_ERR_CORRUPT, EVS_ERR_DB.
+ */
+evs_err_t evs_recover(const char *db_path, char *aside, size_t aside_cap, char *why,
+                      size_t why_cap);
+
 /** Version string, e.g. "0.1.0". */
 const char *evs_version(void);
 

@@ -341,6 +341,16 @@ void evs_close(evs_t *evs)
     free(evs);
 }
 
+evs_err_t evs_backup(const char *db_path, const char *dest, char *why, size_t why_cap)
+{
+    return evs_store_backup(db_path, dest, why, why_cap);
+}
+
+evs_err_t evs_recover(const char *db_path, char *aside, size_t aside_cap, char *why, size_t why_cap)
+{
+    return evs_store_recover(db_path, aside, aside_cap, why, why_cap);
+}
+
 evs_api_t *evs__get_api(evs_t *evs)
 {
     return evs ? evs->api : NULL;
