@@ -707,7 +707,9 @@ def main():
     total = 0
     for kind in kinds:
         if not shutil.which(f"/usr/sbin/{kind}"):
-            print(f"SKIP {kind}: /usr/sbin/{kind} is not installed (scripts/install-deps.sh)")
+            # never a silent skip: the test command installs both fronts
+            failed += 1
+            print(f"FAIL {kind}: /usr/sbin/{kind} is not installed (scripts/install-deps.sh)")
             continue
         c = Ctx(binary, kind)
         try:
@@ -748,7 +750,9 @@ def main():
         finally:
             c.close()
     print(f"{total - failed}/{total} passed", flush=True)
-    sys.exit(1 if failed else 0)
+    if total == 0:
+        print("FAIL no test ran", flush=True)
+    sys.exit(1 if failed or total == 0 else 0)
 
 
 if __name__ == "__main__":
