@@ -5,7 +5,7 @@
  * - evs_api_query_get answers OK / NOT_FOUND / TOO_LARGE only, writes inside the buffer it is
  *   given (exactly that large: ASan) and NUL-terminates it; index n+1 is never found when n is
  *   not; a value that fits a small buffer is the same value in a large one; a found value, sent
- *   again fully percent-encoded, decodes to the same bytes;
+ *   again fully percent-encoded, or form-encoded (spaces as '+'), decodes to the same bytes;
  * - evs_api_filter_from_query answers OK or INVALID; INVALID leaves the output filter untouched
  *   and gives a reason, NUL-terminated within the buffer; OK gives a sane filter (levels in
  *   range, at most CONFIG_EVS_FILTER_MAX_ENVS environments of 1..CONFIG_EVS_ENV_MAX_BYTES
@@ -63,6 +63,29 @@ static size_t pct_encode(char *out, const char *in, size_t n)
     return o;
 }
 
+/* Another encoding of the same bytes: spaces as '+', bytes that need no escape as they are,
+ * every other one as %XX (lower case hex). */
+static size_t form_encode(char *out, const char *in, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (c == ' ') {
+            out[o++] = '+';
+        } else if (c > ' ' && c < 0x7f && c != '&' && c != '=' && c != '%' && c != '+' &&
+                   c != '#') {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
 static void check_query_get(const char *query, const char *name)
 {
     char big[1024];
@@ -102,6 +125,12 @@ static void check_query_get(const char *query, const char *name)
                 memcpy(q, "x=", 2);
                 pct_encode(q + 2, big, vlen);
                 char again[1024];
+                if (evs_api_query_get(q, "x", 0, again, sizeof(again)) != EVS_OK ||
+                    strcmp(again, big) != 0) {
+                    abort();
+                }
+                memcpy(q, "a=1&x=", 6);
+                form_encode(q + 6, big, vlen);
                 if (evs_api_query_get(q, "x", 0, again, sizeof(again)) != EVS_OK ||
                     strcmp(again, big) != 0) {
                     abort();
