@@ -48,3 +48,28 @@ if(NOT EVS_CORE_ONLY)
                              ENVIRONMENT "${_evs_stream_env}")
     endif()
 endif()
+
+# integration.stream_nomalloc: the stream I/O thread never allocates (a test, not only the
+# benchmark's count): evstreamd runs with tests/integration/nomalloc_shim.c preloaded, which
+# interposes malloc in plain builds and uses the sanitizer's allocation hook under ASan / TSan
+# (so the test runs there too). Host builds only (a preloaded host library cannot see inside
+# qemu-arm), and only with the shared I/O thread (CONFIG_EVS_STREAM_IO_THREAD, the default).
+if(NOT EVS_CORE_ONLY AND TARGET evstreamd AND NOT CMAKE_CROSSCOMPILING)
+    file(STRINGS ${EVS_SDKCONFIG} _evs_io_thread REGEX "^CONFIG_EVS_STREAM_IO_THREAD=y")
+    if(_evs_io_thread)
+        add_library(evs_nomalloc_shim SHARED ${CMAKE_SOURCE_DIR}/tests/integration/nomalloc_shim.c)
+        set_target_properties(evs_nomalloc_shim PROPERTIES C_VISIBILITY_PRESET default)
+        if(NOT EVS_SANITIZE STREQUAL "")
+            target_compile_definitions(evs_nomalloc_shim PRIVATE EVS_NOMALLOC_SANITIZER)
+            # the library itself stays uninstrumented: it only registers a hook
+            target_compile_options(evs_nomalloc_shim PRIVATE -fno-sanitize=all)
+            target_link_options(evs_nomalloc_shim PRIVATE -fno-sanitize=all)
+        endif()
+        add_dependencies(evstreamd evs_nomalloc_shim)
+        add_test(NAME integration.stream_nomalloc
+                 COMMAND ${EVS_PYTHON} ${CMAKE_SOURCE_DIR}/tests/integration/test_nomalloc_stream.py
+                         ${EVS_EVSTREAMD})
+        set_tests_properties(integration.stream_nomalloc PROPERTIES LABELS integration TIMEOUT 180
+            ENVIRONMENT "${_evs_stream_env};EVS_NOMALLOC_SHIM=$<TARGET_FILE:evs_nomalloc_shim>")
+    endif()
+endif()
