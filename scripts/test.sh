@@ -40,7 +40,7 @@ for v in $only; do
     plain) need plain clang-format /usr/sbin/lighttpd /usr/sbin/nginx chromium ;;
     asan | tsan | small) need "$v" clang-format /usr/sbin/lighttpd /usr/sbin/nginx ;;
     cross) need cross arm-linux-gnueabihf-gcc qemu-arm ;;
-    gateway) need gateway arm-linux-gnueabihf-gcc qemu-arm debootstrap /usr/sbin/lighttpd /usr/sbin/nginx ;;
+    gateway) need gateway arm-linux-gnueabihf-gcc qemu-arm /usr/sbin/debootstrap /usr/sbin/lighttpd /usr/sbin/nginx ;;
     fuzz) need fuzz clang ;;
     esac
 done
