@@ -6,6 +6,9 @@
 # armhf sysroot, for the gateway and the small-board profile (gateway), the small-board profile
 # (esp32s3 Kconfig) on the host (small), the fuzzers briefly (fuzz).
 # EVS_TEST_ONLY="plain asan tsan cross gateway small fuzz" picks variants.
+# Nothing passes in silence: a missing tool is an error, every ctest call fails when it finds no
+# test (--no-tests=error), and each variant fails when it ran fewer tests than it expects
+# (counted from ctest's own summary; see run_ctest).
 set -eu
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -16,9 +19,30 @@ only=${EVS_TEST_ONLY:-"plain asan tsan cross gateway small fuzz"}
 # Independent test clients from the npm registry (ws, eventsource, playwright-core), pinned by
 # the committed package-lock.json files.
 for d in tests/node tests/e2e; do
-    if [ -f "$d/package-lock.json" ] && [ ! -d "$d/node_modules" ]; then
+    [ -f "$d/package-lock.json" ] || { echo "$d/package-lock.json is missing" >&2; exit 1; }
+    if [ ! -d "$d/node_modules" ]; then
         (cd "$d" && npm ci --no-audit --no-fund --loglevel=error)
     fi
+done
+
+# The tools the variants need (scripts/install-deps.sh test installs them): a missing one is an
+# error here, never a test that quietly is not registered.
+need() { # variant, tools...
+    v=$1; shift
+    for t in "$@"; do
+        command -v "$t" >/dev/null 2>&1 || [ -x "$t" ] || {
+            echo "$v: required tool $t is missing (scripts/install-deps.sh test)" >&2; exit 1; }
+    done
+}
+need all cmake ctest /usr/bin/python3 node npm file
+for v in $only; do
+    case $v in
+    plain) need plain clang-format /usr/sbin/lighttpd /usr/sbin/nginx chromium ;;
+    asan | tsan | small) need "$v" clang-format /usr/sbin/lighttpd /usr/sbin/nginx ;;
+    cross) need cross arm-linux-gnueabihf-gcc qemu-arm ;;
+    gateway) need gateway arm-linux-gnueabihf-gcc qemu-arm /usr/sbin/debootstrap /usr/sbin/lighttpd /usr/sbin/nginx ;;
+    fuzz) need fuzz clang ;;
+    esac
 done
 
 build() { # dir, cmake args... (EVS_TARGETS: build only these targets)
@@ -34,23 +58,44 @@ build() { # dir, cmake args... (EVS_TARGETS: build only these targets)
     fi
 }
 
+# run_ctest <build dir> <minimum> <ctest args...>: ctest with --no-tests=error; fails when ctest
+# fails or when its summary ("... tests failed out of N") shows fewer than <minimum> tests ran.
+# The minimums sit a little below today's counts, so that a branch adding tests never trips
+# them, while a fragment that stops registering its tests (a tool not found, a guard gone
+# wrong) does.
+run_ctest() {
+    d=$1; min=$2; shift 2
+    rm -f "$d/ctest.rc"
+    { (cd "$d" && ctest --no-tests=error --output-on-failure -j "$jobs" "$@"); echo $? >"$d/ctest.rc"; } \
+        2>&1 | tee "$d/ctest.log"
+    rc=$(cat "$d/ctest.rc" 2>/dev/null || echo 1)
+    ran=$(sed -n 's/.* tests failed out of \([0-9][0-9]*\).*/\1/p' "$d/ctest.log" | tail -n 1)
+    ran=${ran:-0}
+    echo "$d: $ran tests ran (at least $min expected)"
+    if [ "$ran" -lt "$min" ]; then
+        echo "$d: only $ran tests ran, at least $min expected" >&2
+        return 1
+    fi
+    return "$rc"
+}
+
 status=0
 for v in $only; do
     echo "=== $v ==="
     case $v in
     plain)
         build build/test-plain -DCMAKE_BUILD_TYPE=RelWithDebInfo
-        (cd build/test-plain && ctest --output-on-failure -j "$jobs" -L 'unit|integration|e2e') || status=1 ;;
+        run_ctest build/test-plain 38 -L 'unit|integration|e2e' || status=1 ;;
     asan)
         build build/test-asan -DCMAKE_BUILD_TYPE=Debug -DEVS_SANITIZE=address -DEVS_BUILD_BENCH=OFF
-        (cd build/test-asan && ctest --output-on-failure -j "$jobs" -L 'unit|integration' -LE 'nosan') || status=1 ;;
+        run_ctest build/test-asan 30 -L 'unit|integration' -LE 'nosan' || status=1 ;;
     tsan)
         build build/test-tsan -DCMAKE_BUILD_TYPE=Debug -DEVS_SANITIZE=thread -DEVS_BUILD_BENCH=OFF
-        (cd build/test-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-            ctest --output-on-failure -j "$jobs" -L 'unit|integration' -LE 'nosan') || status=1 ;;
+        (export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
+            run_ctest build/test-tsan 30 -L 'unit|integration' -LE 'nosan') || status=1 ;;
     cross)
         build build/test-armhf-core -DBOARD=armhf-gateway -DEVS_CORE_ONLY=ON -DEVS_BUILD_BENCH=OFF
-        (cd build/test-armhf-core && ctest --output-on-failure -j "$jobs" -L cross) || status=1 ;;
+        run_ctest build/test-armhf-core 4 -L cross || status=1 ;;
     gateway)
         # The whole daemon, examples and tests for 32-bit ARM against a Debian armhf sysroot
         # (debootstrap, cached under build/), run under qemu-arm -L <sysroot>: the armhf-gateway
@@ -68,18 +113,16 @@ for v in $only; do
             *"ELF 32-bit LSB"*", ARM,"*) ;;
             *) echo "$d: evstreamd is not a 32-bit ARM executable" >&2; status=1; continue ;;
             esac
-            (cd $d && ctest --output-on-failure -j "$jobs" -L gateway) || status=1
+            run_ctest "$d" 28 -L gateway || status=1
         done ;;
     small)
         # the small-board profile (ESP32-S3 with PSRAM: 4 streams, 32-slot ring...) on the host
         build build/test-small -DBOARD=esp32s3 -DEVS_BUILD_BENCH=OFF
-        (cd build/test-small && ctest --output-on-failure -j "$jobs" -L 'unit|integration') || status=1 ;;
+        run_ctest build/test-small 30 -L 'unit|integration' || status=1 ;;
     fuzz)
-        if [ -f tests/fuzz.cmake ]; then
-            EVS_TARGETS="fuzz_event fuzz_client_msg" \
-                build build/test-fuzz -DCMAKE_C_COMPILER=clang -DEVS_FUZZ=ON -DEVS_BUILD_BENCH=OFF
-            (cd build/test-fuzz && ctest --output-on-failure -j "$jobs" -L fuzz) || status=1
-        fi ;;
+        EVS_TARGETS="fuzz_event fuzz_client_msg fuzz_ws_frame fuzz_fcgi_record fuzz_query fuzz_precheck" \
+            build build/test-fuzz -DCMAKE_C_COMPILER=clang -DEVS_FUZZ=ON -DEVS_BUILD_BENCH=OFF
+        run_ctest build/test-fuzz 6 -L fuzz || status=1 ;;
     *) echo "unknown variant $v" >&2; status=1 ;;
     esac
 done

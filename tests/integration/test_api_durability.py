@@ -10,6 +10,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from evs_harness import SLOW as SLOW_FACTOR  # noqa: E402  (wall-clock bounds scale by it)
 from evs_harness import Daemon, binary_from_argv, config, run_tests  # noqa: E402
 
 BIN = binary_from_argv()
@@ -32,7 +33,9 @@ class Load:
         self.acked = {}  # event_id -> message
         self.lock = threading.Lock()
         self.stop = threading.Event()
+        self.dying = threading.Event()  # set just before the test stops or kills the daemon
         self.errors = []
+        self.per_thread = [0] * threads  # acknowledgements per thread: each must have posted
         self.threads = [threading.Thread(target=self.run, args=(i,), daemon=True)
                         for i in range(threads)]
         for t in self.threads:
@@ -66,13 +69,20 @@ class Load:
                     for m, x in zip(msgs, results):
                         if x["status"] == "accepted":
                             self.acked[x["event_id"]] = m
-        except (OSError, http.client.HTTPException, ValueError):
-            return  # the daemon went away: what was acknowledged is recorded
+                            self.per_thread[tid] += 1
+        except (OSError, http.client.HTTPException, ValueError) as e:
+            # the daemon went away: what was acknowledged is recorded. Before the test stopped or
+            # killed it, any such error is a failure, never a silently ended load thread.
+            if not self.dying.is_set():
+                self.errors.append((tid, seq, repr(e)))
 
     def join(self):
         self.stop.set()
         for t in self.threads:
             t.join(15)
+        hung = [t.name for t in self.threads if t.is_alive()]
+        assert not hung, f"load threads still running: {hung}"
+        assert all(self.per_thread), f"a load thread got no acknowledgement: {self.per_thread}"
 
 
 def check_all_acked_present(d, p, acked):
@@ -89,12 +99,14 @@ def test_sigterm_during_load_loses_nothing_and_exits_0_fast():
         p = d.create_project()
         load = Load(d, p["ingest_key"])
         time.sleep(LOAD_S)
+        assert not load.errors, load.errors  # all threads still posting before the stop
+        load.dying.set()
         t0 = time.monotonic()
-        rc = d.stop(timeout=15)
+        rc = d.stop(timeout=15 * SLOW_FACTOR)
         took = time.monotonic() - t0
         load.join()
         assert rc == 0, (rc, d.log_text()[-2000:])
-        assert took < 5.0, f"SIGTERM took {took:.2f}s"
+        assert took < 5.0 * SLOW_FACTOR, f"SIGTERM took {took:.2f}s"
         assert not load.errors, load.errors
         assert len(load.acked) > 20, len(load.acked)
         assert "stopped" in d.log_text()
@@ -109,6 +121,8 @@ def test_kill9_during_load_loses_nothing():
         p = d.create_project()
         load = Load(d, p["ingest_key"])
         time.sleep(LOAD_S)
+        assert not load.errors, load.errors
+        load.dying.set()
         d.kill9()
         load.join()
         assert not load.errors, load.errors

@@ -116,11 +116,12 @@ def test_stuck_client_never_delays_reader_and_gets_exact_drops():
           f" ms, p99 {p99 * 1e3:.2f} ms, max {lat[-1] * 1e3:.2f} ms; after the 202: p99 "
           f"{x99 * 1e3:.2f} ms, max {extra[-1] * 1e3:.2f} ms")
     assert x99 < 0.050 * SLOW, f"p99 after the ack {x99 * 1e3:.1f} ms"
-    # the reader's own accounting is exact too; without sanitizers it kept up with everything
+    # the reader's own accounting is exact too, and it kept up with everything in every variant
+    # (docs/boards.md: correctness assertions are the same in every variant; the suite runs
+    # alone, RUN_SERIAL in tests/stream.cmake, so no CPU-heavy test competes with the reader)
     reader_dropped = check_partition(reader_msgs, posted)
     print(f"  reading client: {len(seen)} events, {reader_dropped} dropped")
-    if SLOW == 1.0:
-        assert reader_dropped == 0
+    assert reader_dropped == 0
     # 3. the stuck clients read again: exact accounting
     last = posted[-1]
     msgs = []
@@ -260,12 +261,13 @@ def test_daemon_stop_ends_streams():
         # scaled by the sanitizers, plus one CONFIG_EVS_COMMIT_INTERVAL_MS (a writer that is
         # gathering a batch finishes it before the store closes)
         assert time.monotonic() - t0 < 5 * SLOW + commit_s()
+        # the close frame with 1001 is required (docs/api.md); a timeout or a bare EOF fails
         try:
             while True:
-                ws.recv(timeout=5)
-        except (WsClosed, OSError):
+                ws.recv(timeout=5 * SLOW)
+        except WsClosed:
             pass
-        assert ws.close_code in (1001, None), ws.close_code
+        assert ws.close_code == 1001, ws.close_code
         try:
             while True:
                 sse.next(timeout=5)

@@ -210,16 +210,11 @@ def test_invalid_url_filter_is_400_before_stream():
 # ---- seed scenario 4: issue actions ------------------------------------------------------------
 def test_issue_actions_reach_both_transports():
     p = project()
-    # The store acknowledges a commit (the 202) before it publishes the event's stream messages
-    # (components/evs_store/src/store.c run_batch: done() first, publish_event_notices() after),
-    # so clients connected right after the 202 may still get this event's `issue created` and
-    # `issue_count` although `connected` already counted it (seen under qemu). Not what this
-    # test is about: a stream open before the POST tells when those messages are out.
-    w = ws_open(D, p["id"], p["dashboard_token"])
-    assert ws_next(w)["type"] == "connected"
+    # Clients that connect right after the 202: the store publishes an event's stream messages
+    # before it acknowledges the commit, so `connected` counts the new issue and no `issue
+    # created` / `issue_count` of that event may follow it (the first messages below must be
+    # those of the resolve).
     r = post_ok(D, p["ingest_key"], ev(msg="to resolve"))
-    ws_next(w, ("issue_count",), timeout=10)
-    w.close()
     ws = ws_open(D, p["id"], p["dashboard_token"])
     s = SseClient(D, p["id"], p["dashboard_token"])
     assert ws_next(ws)["unresolved_count"] == 1

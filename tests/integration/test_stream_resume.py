@@ -112,7 +112,7 @@ def test_resume_seam_under_load_both_transports():
     """Clients connect while a writer commits events non-stop: each must see every event after
     its N exactly once, in order (replay then live, nothing lost or repeated at the seam)."""
     p = D.create_project()
-    post_many(D, p["ingest_key"], lambda i: ev(msg=f"seed {i}"), 20)
+    seeded = post_many(D, p["ingest_key"], lambda i: ev(msg=f"seed {i}"), 20)
     # six readers open at once, fewer where CONFIG_EVS_MAX_STREAMS is smaller (4 on esp32s3)
     wait_streams_released(D)
     n_readers = min(6, config("EVS_MAX_STREAMS"))
@@ -146,6 +146,13 @@ def test_resume_seam_under_load_both_transports():
     final = post_ok(D, p["ingest_key"], ev(msg="final"))["event_id"]
     ids = all_ids(p)
     assert ids[-1] == final
+    # the expected ids below come from the same daemon's query: check them against what the
+    # clients were acknowledged (every 202, nothing else, ascending), so that a lost or invented
+    # event cannot hide in both
+    acked = seeded + posted + [final]
+    assert len(posted) > 0, "the writer got no acknowledgement"
+    assert acked == sorted(acked) and len(set(acked)) == len(acked), "acknowledged ids not ascending"
+    assert ids == acked, (len(ids), len(acked), sorted(set(acked) ^ set(ids))[:5])
     for after, r in readers:
         got = r.wait_for(final)
         want = [i for i in ids if i > after]

@@ -18,6 +18,7 @@ if (!BIN) {
 }
 const ADMIN = 'adm_' + Math.random().toString(36).slice(2) + Date.now();
 let base, wsBase, daemon, dir;
+let daemonLog = ''; // stdout + stderr: a sanitizer report at shutdown fails the run
 
 function startDaemon() {
     dir = mkdtempSync(join(tmpdir(), 'evs-node-'));
@@ -36,6 +37,9 @@ function startDaemon() {
                 resolve();
             }
         };
+        const keep = (b) => { daemonLog += b.toString(); };
+        daemon.stderr.on('data', keep);
+        daemon.stdout.on('data', keep);
         daemon.stderr.on('data', onData);
         daemon.stdout.on('data', onData);
         daemon.on('exit', (c) => reject(new Error('evstreamd exited ' + c)));
@@ -221,9 +225,28 @@ try {
     failed++;
     console.log('FAIL setup: ' + (e.stack || e));
 } finally {
-    if (daemon && daemon.exitCode === null) {
+    // The daemon must exit 0 after SIGTERM, in time, with no sanitizer report; an earlier exit
+    // (a crash during the tests) fails too.
+    if (daemon) {
+        const slow = process.env.EVS_TEST_SLOW ? 6 : 1;
         daemon.removeAllListeners('exit');
-        daemon.kill('SIGTERM');
+        let code = daemon.exitCode, signal = daemon.signalCode;
+        if (code === null && signal === null) {
+            const gone = new Promise((resolve) => daemon.once('exit', (c, s) => resolve([c, s])));
+            daemon.kill('SIGTERM');
+            const t = setTimeout(() => daemon.kill('SIGKILL'), 10000 * slow);
+            [code, signal] = await gone;
+            clearTimeout(t);
+        }
+        const report = /(ERROR|WARNING): (Address|Thread|Leak|UndefinedBehavior)Sanitizer|runtime error:/
+            .exec(daemonLog);
+        if (code !== 0 || report) {
+            failed++;
+            console.log(`FAIL daemon shutdown: exit code ${code}, signal ${signal}` +
+                (report ? `, sanitizer report: ${report[0]}` : '') + '\n' + daemonLog.slice(-3000));
+        } else {
+            console.log('PASS daemon shutdown (exit 0)');
+        }
     }
     if (dir) rmSync(dir, { recursive: true, force: true });
 }

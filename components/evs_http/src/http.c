@@ -308,6 +308,15 @@ static int on_ws_data(struct mg_connection *c, int bits, char *data, size_t len,
 {
     evs_http_mount_t *m = cbdata;
     int op = bits & 0x0F;
+    if (bits & 0x70) {
+        /* RSV1-3 without a negotiated extension (none is: civetweb 1.15 as Debian builds it
+         * offers no compression): a protocol error, RFC 6455 section 5.2 */
+        static const char close_1002[] = "\x03\xea"
+                                         "reserved bits set";
+        mg_websocket_write(c, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, close_1002,
+                           sizeof(close_1002) - 1);
+        return 0;
+    }
     if (op == MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE) {
         return 0;
     }

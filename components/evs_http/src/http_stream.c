@@ -295,7 +295,10 @@ static int sse_handler(struct mg_connection *conn, void *cbdata)
         return 404;
     }
     if (strcmp(req.method, "GET") != 0) {
-        send_error(conn, 405, "streams are read with GET", "method_not_allowed");
+        char body[160]; /* a 405 names the allowed methods (docs/api.md), as on FastCGI */
+        size_t n = evs_json_encode_error(body, sizeof(body), "streams are read with GET",
+                                         "method_not_allowed");
+        send_json(conn, 405, evs_api_status_text(405), body, n, "Allow: GET\r\n");
         return 405;
     }
     if (!evs_api_stream_wants_sse(&req)) {

@@ -32,5 +32,8 @@ for (const transport of ['WebSocket', 'SSE']) {
     const shown = (await rows(page)).map((r) => r.id);
     assert.deepStrictEqual(shown, all.slice().reverse());
     assert.deepStrictEqual((await rows(page)).map((r) => r.msg), ['c2', 'c1', 'b3', 'b2', 'b1', 'a3', 'a2', 'a1']);
+    // no uncaught page error, CSP violation or external request across the restart (failed
+    // reconnects are only logged, not problems)
+    assert.deepStrictEqual(b.problems, []);
   });
 }
