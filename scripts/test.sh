@@ -25,7 +25,7 @@ build() { # dir, cmake args... (EVS_TARGETS: build only these targets)
     d=$1; shift
     mkdir -p "$d"
     log="$d/build.log"
-    cmake -S "$root" -B "$d" "$@" >"$log" 2>&1 || { tail -n 60 "$log"; exit 1; }
+    cmake -S "$root" -B "$d" -DEVS_WERROR=ON "$@" >"$log" 2>&1 || { tail -n 60 "$log"; exit 1; }
     if [ -n "${EVS_TARGETS:-}" ]; then
         # shellcheck disable=SC2086
         cmake --build "$d" -j "$jobs" --target $EVS_TARGETS >>"$log" 2>&1 || { tail -n 60 "$log"; exit 1; }

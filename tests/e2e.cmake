@@ -3,7 +3,7 @@
 # chromium through playwright-core against the real evstreamd. They need `npm ci` in tests/e2e
 # (scripts/test.sh does it). Screenshots go to <build>/e2e-artifacts. A test that needs a daemon
 # feature this build lacks prints E2E-SKIP and is reported as skipped, not passed.
-if(NOT EVS_CORE_ONLY AND TARGET evstreamd)
+if(NOT EVS_CORE_ONLY AND TARGET evstreamd AND EVS_WITH_DASHBOARD)
     find_program(EVS_NODE node)
     set(EVS_E2E_DIR ${CMAKE_CURRENT_SOURCE_DIR}/e2e)
     file(GLOB EVS_E2E_TESTS CONFIGURE_DEPENDS ${EVS_E2E_DIR}/tests/*.test.js)

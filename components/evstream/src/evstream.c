@@ -10,6 +10,7 @@
 
 #include "evs_http.h"
 #include "evs_json.h"
+#include "evs_version.h"
 #include "evstream.h"
 
 #include "evs_stream.h"
@@ -39,7 +40,7 @@ struct evs {
 
 const char *evs_version(void)
 {
-    return "0.1.0";
+    return EVS_VERSION_STRING;
 }
 
 /* The hub asks the store how many matching events a lapped subscriber missed. The store is
