@@ -12,6 +12,13 @@
 #include <strings.h>
 
 #include "api_priv.h"
+#include "evs_version.h"
+
+#ifdef __linux__
+#include <dirent.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#endif
 #include "evs_assets.h"
 
 evs_err_t evs_api_open(const evs_api_config_t *cfg, evs_store_t *store, evs_hub_t *hub,
@@ -403,6 +410,83 @@ static uint64_t ld(atomic_uint_fast64_t *v)
     return (uint64_t)atomic_load_explicit(v, memory_order_relaxed);
 }
 
+/* evs_build_info and, on Linux, the standard process_* metrics (from /proc/self). */
+static void put_build_and_process(mbuf_t *m)
+{
+    mput(m,
+         "# HELP evs_build_info evstream's version and board profile.\n"
+         "# TYPE evs_build_info gauge\n"
+         "evs_build_info{version=\"%s\",board=\"%s\"} 1\n",
+         EVS_VERSION_STRING, EVS_BOARD);
+#ifdef __linux__
+    FILE *f = fopen("/proc/self/stat", "r");
+    if (f == NULL) {
+        return;
+    }
+    char line[1024];
+    size_t n = fread(line, 1, sizeof(line) - 1, f);
+    fclose(f);
+    line[n] = '\0';
+    /* fields after "(comm)": state is field 3; utime 14, stime 15, starttime 22, vsize 23,
+     * rss 24 (pages) */
+    const char *p = strrchr(line, ')');
+    unsigned long long utime = 0, stime = 0, start = 0, vsize = 0;
+    long long rss = 0;
+    if (p == NULL || sscanf(p + 2,
+                            "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d "
+                            "%*d %*d %llu %llu %lld",
+                            &utime, &stime, &start, &vsize, &rss) != 5) {
+        return;
+    }
+    long tck = sysconf(_SC_CLK_TCK);
+    long page = sysconf(_SC_PAGESIZE);
+    double boot = 0;
+    f = fopen("/proc/stat", "r");
+    if (f != NULL) {
+        char l2[256];
+        while (fgets(l2, sizeof(l2), f)) {
+            if (sscanf(l2, "btime %lf", &boot) == 1) {
+                break;
+            }
+        }
+        fclose(f);
+    }
+    int fds = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (d != NULL) {
+        while (readdir(d) != NULL) {
+            fds++;
+        }
+        closedir(d);
+        fds = fds > 2 ? fds - 3 : 0; /* ., .. and the one opendir holds */
+    }
+    struct rlimit rl;
+    long long maxfds = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (long long)rl.rlim_cur : -1;
+    mput(m,
+         "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
+         "# TYPE process_cpu_seconds_total counter\n"
+         "process_cpu_seconds_total %.2f\n"
+         "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+         "# TYPE process_resident_memory_bytes gauge\n"
+         "process_resident_memory_bytes %lld\n"
+         "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
+         "# TYPE process_virtual_memory_bytes gauge\n"
+         "process_virtual_memory_bytes %llu\n"
+         "# HELP process_start_time_seconds Start time of the process since unix epoch in "
+         "seconds.\n"
+         "# TYPE process_start_time_seconds gauge\n"
+         "process_start_time_seconds %.2f\n"
+         "# HELP process_open_fds Number of open file descriptors.\n"
+         "# TYPE process_open_fds gauge\n"
+         "process_open_fds %d\n"
+         "# HELP process_max_fds Maximum number of open file descriptors.\n"
+         "# TYPE process_max_fds gauge\n"
+         "process_max_fds %lld\n",
+         tck > 0 ? (double)(utime + stime) / (double)tck : 0.0, rss * page, vsize,
+         tck > 0 ? boot + (double)start / (double)tck : 0.0, fds, maxfds);
+#endif
+}
+
 size_t evs_api_render_metrics(evs_api_t *api, char *buf, size_t cap)
 {
     if (!buf || cap == 0) {
@@ -504,6 +588,7 @@ size_t evs_api_render_metrics(evs_api_t *api, char *buf, size_t cap)
          "# TYPE evs_db_bytes gauge\n"
          "evs_db_bytes %" PRId64 "\n",
          ss.db_bytes);
+    put_build_and_process(&m);
     if (m.overflow) {
         return 0;
     }

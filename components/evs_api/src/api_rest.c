@@ -880,6 +880,71 @@ static void route_issue(evs_api_t *api, const evs_req_t *req, const route_t *rt,
     RESP_ENCODE(r, 1024, evs_json_encode_issue(BUF, CAP, &is));
 }
 
+/* ---- health ---------------------------------------------------------------------------- */
+
+static void health_fail(evs_api_health_t *h, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void health_fail(evs_api_health_t *h, const char *code, const char *fmt, ...)
+{
+    if (!h->ok) {
+        return; /* the first failing check names the reason */
+    }
+    h->ok = false;
+    h->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(h->reason, sizeof(h->reason), fmt, ap);
+    va_end(ap);
+}
+
+void evs_api_health(evs_api_t *api, evs_api_health_t *h)
+{
+    memset(h, 0, sizeof(*h));
+    h->ok = true;
+    evs_store_get_health(api->store, &h->store);
+    const evs_store_health_t *s = &h->store;
+    h->writer_alive = s->writer_silent_ms <= CONFIG_EVS_HEALTH_WRITER_STALL_MS;
+    if (!h->writer_alive) {
+        health_fail(h, "writer_stalled", "the store's writer thread has not run for %s",
+                    s->writer_silent_ms == UINT64_MAX ? "ever (stopped)" : "too long");
+    }
+    if (s->last_commit_err != EVS_OK) {
+        health_fail(h, "commit_failed", "the last commit failed: %s",
+                    evs_strerror(s->last_commit_err));
+    }
+    if (s->disk_free_kb >= 0 && s->disk_free_kb < CONFIG_EVS_HEALTH_DISK_FREE_MIN_KB) {
+        health_fail(h, "disk_low", "%lld KiB free beside the database, below the floor of %d KiB",
+                    (long long)s->disk_free_kb, CONFIG_EVS_HEALTH_DISK_FREE_MIN_KB);
+    }
+}
+
+static void route_healthz(evs_api_t *api, evs_resp_t *r)
+{
+    evs_api_health_t h;
+    evs_api_health(api, &h);
+    char body[512];
+    int n;
+    const char *commit =
+        h.store.last_commit_err == EVS_OK ? "ok" : evs_err_code(h.store.last_commit_err);
+    if (h.ok) {
+        n = snprintf(body, sizeof(body),
+                     "{\"status\":\"ok\",\"writer\":\"alive\",\"last_commit\":\"%s\","
+                     "\"last_commit_ms\":%lld,\"disk_free_kb\":%lld}",
+                     commit, (long long)h.store.last_commit_ms, (long long)h.store.disk_free_kb);
+    } else {
+        /* the house error shape plus the figures; reason holds no quote or backslash */
+        n = snprintf(body, sizeof(body),
+                     "{\"status\":\"unhealthy\",\"error\":\"%s\",\"code\":\"%s\","
+                     "\"writer\":\"%s\",\"last_commit\":\"%s\",\"last_commit_ms\":%lld,"
+                     "\"disk_free_kb\":%lld}",
+                     h.reason, h.code, h.writer_alive ? "alive" : "stalled", commit,
+                     (long long)h.store.last_commit_ms, (long long)h.store.disk_free_kb);
+        r->status = 503;
+    }
+    r->content_type = JSON_CT;
+    evs_resp_append(r, body, (size_t)n < sizeof(body) ? (size_t)n : sizeof(body) - 1);
+}
+
 static void route_metrics(evs_api_t *api, evs_resp_t *r)
 {
     size_t hint = 8192;
@@ -912,7 +977,7 @@ void evs_api_handle(evs_api_t *api, const evs_req_t *req, const char *body, size
             not_allowed(r, "GET");
             return;
         }
-        evs_resp_append(r, "{\"status\":\"ok\"}", 15);
+        route_healthz(api, r);
         return;
     }
     if (rt.n == 1 && seg_is(&rt, 0, "metrics")) {

@@ -21,6 +21,7 @@
 #include <civetweb.h>
 
 #include "evs_http.h"
+#include "evs_log.h"
 #include "evs_json.h"
 #include "http_priv.h"
 
@@ -406,7 +407,7 @@ static int on_http_error(struct mg_connection *c, int status, const char *msg)
 static int on_log(const struct mg_connection *c, const char *message)
 {
     (void)c;
-    fprintf(stderr, "evstream: [warn] civetweb: %s\n", message);
+    evs_log(EVS_LOG_WARN, "civetweb: %s", message);
     return 1;
 }
 

@@ -73,7 +73,10 @@ struct evs_store {
     evs__store_ctl_t *ctl_head;
     evs__store_ctl_t *ctl_tail;
     bool stopping;
-    evs_store_stats_t stats; /* also under mu */
+    evs_store_stats_t stats;         /* also under mu */
+    evs_err_t last_commit_err;       /* health (evs_store_get_health): also under mu */
+    int64_t last_commit_ms;          /* wall clock of the last successful commit, 0: none yet */
+    _Atomic uint64_t writer_beat_ms; /* monotonic; the writer's loop stamps it (<= 1 s apart) */
 
     /* ---- writer-owned ---- */
     evs_thread_t thread;

@@ -5,11 +5,13 @@
  * the civetweb adapter, and tears everything down in the reverse order: wake the streams,
  * stop serving, drain the writer, close the database.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "evs_http.h"
 #include "evs_json.h"
+#include "evs_log.h"
 #include "evs_version.h"
 #include "evstream.h"
 
@@ -37,6 +39,25 @@ struct evs {
     size_t nmounts;
     bool shut_down;
 };
+
+void evs_set_log(evs_log_fn fn, void *ctx, int level)
+{
+    evs_log_set_sink(fn, ctx, level);
+}
+
+void evs_health(evs_t *evs, evs_health_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (evs == NULL || evs->api == NULL) {
+        snprintf(out->reason, sizeof(out->reason), "not open");
+        return;
+    }
+    evs_api_health_t h;
+    evs_api_health(evs->api, &h);
+    out->ok = h.ok;
+    out->writer_alive = h.writer_alive;
+    snprintf(out->reason, sizeof(out->reason), "%s", h.reason);
+}
 
 const char *evs_version(void)
 {
