@@ -153,3 +153,36 @@ endif()
 install(FILES ${PROJECT_SOURCE_DIR}/LICENSE ${PROJECT_SOURCE_DIR}/README.md
               ${PROJECT_SOURCE_DIR}/CHANGELOG.md
         DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT runtime)
+
+# ---- the service: systemd unit, sample configuration, man pages -------------------------------
+# The unit names the installed paths (sbin, sysconfdir); tests/systemd checks it with
+# systemd-analyze. Units go to <prefix>/lib/systemd/system (EVS_SYSTEMD_UNITDIR).
+set(EVS_SYSTEMD_UNITDIR "lib/systemd/system" CACHE STRING "systemd unit folder, under the prefix")
+set(EVS_SBINDIR ${CMAKE_INSTALL_FULL_SBINDIR})
+set(EVS_SYSCONFDIR ${CMAKE_INSTALL_FULL_SYSCONFDIR})
+file(READ ${PROJECT_SOURCE_DIR}/dist/systemd/evstreamd.service.in _evs_unit)
+string(REPLACE "@EVS_SBINDIR@" "${EVS_SBINDIR}" _evs_unit "${_evs_unit}")
+string(REPLACE "@EVS_SYSCONFDIR@" "${EVS_SYSCONFDIR}" _evs_unit "${_evs_unit}")
+file(GENERATE OUTPUT ${CMAKE_CURRENT_BINARY_DIR}/dist/evstreamd.service CONTENT "${_evs_unit}")
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
+             ${PROJECT_SOURCE_DIR}/dist/systemd/evstreamd.service.in)
+set(EVS_MAN_DIR ${CMAKE_CURRENT_BINARY_DIR}/man)
+add_custom_command(
+    OUTPUT ${EVS_MAN_DIR}/evstreamd.8 ${EVS_MAN_DIR}/evstreamd.conf.5
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${EVS_MAN_DIR}
+    COMMAND ${EVS_PYTHON} ${PROJECT_SOURCE_DIR}/tools/gen_man.py
+            ${PROJECT_SOURCE_DIR}/docs/configuration.md ${EVS_VERSION} ${EVS_MAN_DIR}
+    DEPENDS ${PROJECT_SOURCE_DIR}/tools/gen_man.py ${PROJECT_SOURCE_DIR}/docs/configuration.md
+    COMMENT "Man pages evstreamd(8) and evstreamd.conf(5) from docs/configuration.md"
+    VERBATIM)
+add_custom_target(evs_man ALL DEPENDS ${EVS_MAN_DIR}/evstreamd.8 ${EVS_MAN_DIR}/evstreamd.conf.5)
+if(TARGET evstreamd)
+    install(FILES ${CMAKE_CURRENT_BINARY_DIR}/dist/evstreamd.service
+            DESTINATION ${EVS_SYSTEMD_UNITDIR} COMPONENT runtime)
+    install(FILES ${PROJECT_SOURCE_DIR}/dist/evstreamd.conf
+            DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/evstream COMPONENT runtime)
+    install(FILES ${EVS_MAN_DIR}/evstreamd.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8
+            COMPONENT runtime)
+    install(FILES ${EVS_MAN_DIR}/evstreamd.conf.5 DESTINATION ${CMAKE_INSTALL_MANDIR}/man5
+            COMPONENT runtime)
+endif()

@@ -20,7 +20,8 @@ P=$dest$prefix
 for f in sbin/evstreamd include/evstream/evstream.h include/evstream/sdkconfig.h \
     include/evstream/evs_version.h lib/pkgconfig/evstream.pc lib/cmake/evstream/evstreamConfig.cmake \
     lib/cmake/evstream/evstreamConfigVersion.cmake lib/cmake/evstream/evstreamTargets.cmake \
-    share/doc/evstream/LICENSE; do
+    share/doc/evstream/LICENSE lib/systemd/system/evstreamd.service share/man/man8/evstreamd.8 \
+    share/man/man5/evstreamd.conf.5; do
     [ -e "$P/$f" ] || fail "not installed: $f"
 done
 [ -n "$(find "$P/lib" -maxdepth 1 -name "libevstream.*")" ] || fail "no libevstream"
@@ -30,6 +31,9 @@ n=$(find "$P/lib" -mindepth 1 -maxdepth 1 -name 'lib*' | grep -vc '/libevstream\
 for h in evs_http.h evs_json.h evs_stream.h http_priv.h; do
     [ ! -e "$P/include/evstream/$h" ] || fail "private header installed: $h"
 done
+[ -n "$(find "$dest" -path '*/evstream/evstreamd.conf')" ] || fail "no evstreamd.conf installed"
+grep -q "^ExecStart=$prefix/sbin/evstreamd " "$P/lib/systemd/system/evstreamd.service" ||
+    echo "note: the unit names the configured prefix, not --prefix $prefix"
 ver=$("$P/sbin/evstreamd" --version)
 want=$(sed -n 's/^#define EVS_VERSION_STRING "\(.*\)"$/\1/p' "$P/include/evstream/evs_version.h")
 [ "$ver" = "evstreamd $want" ] || fail "--version says '$ver', evs_version.h '$want'"

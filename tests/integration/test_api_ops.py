@@ -44,6 +44,21 @@ def test_check_config():
         assert r.returncode == 2 and "--port" in r.stderr, r.stderr
 
 
+def test_shipped_configs_check():
+    """The example in docs/configuration.md and the packaged dist/evstreamd.conf are valid."""
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    doc = open(os.path.join(root, "docs", "configuration.md"), encoding="utf-8").read()
+    example = re.search(r"Example `/etc/evstream/evstreamd.conf`:\n\n```\n(.*?)```", doc, re.S)
+    assert example, "no example config in docs/configuration.md"
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "example.conf")
+        with open(path, "w") as f:
+            f.write(example.group(1))
+        for conf in (path, os.path.join(root, "dist", "evstreamd.conf")):
+            r = run(["--config", conf, "--check-config"])
+            assert r.returncode == 0, (conf, r.stderr)
+
+
 def test_healthz_reports_the_store():
     with Daemon(BIN) as d:
         st, _, h = d.request("GET", "/healthz")
@@ -137,5 +152,5 @@ def test_build_info_and_process_metrics():
 
 
 if __name__ == "__main__":
-    run_tests([test_check_config, test_healthz_reports_the_store, test_healthz_disk_low,
+    run_tests([test_check_config, test_shipped_configs_check, test_healthz_reports_the_store, test_healthz_disk_low,
                test_journald_priorities, test_build_info_and_process_metrics])

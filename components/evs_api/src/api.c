@@ -17,6 +17,7 @@
 #ifdef __linux__
 #include <dirent.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 #endif
 #include "evs_assets.h"
@@ -440,16 +441,11 @@ static void put_build_and_process(mbuf_t *m)
     }
     long tck = sysconf(_SC_CLK_TCK);
     long page = sysconf(_SC_PAGESIZE);
+    /* boot time from the clocks, not /proc/stat (hidden by systemd's ProcSubset=pid) */
+    struct timespec wall, up;
     double boot = 0;
-    f = fopen("/proc/stat", "r");
-    if (f != NULL) {
-        char l2[256];
-        while (fgets(l2, sizeof(l2), f)) {
-            if (sscanf(l2, "btime %lf", &boot) == 1) {
-                break;
-            }
-        }
-        fclose(f);
+    if (clock_gettime(CLOCK_REALTIME, &wall) == 0 && clock_gettime(CLOCK_BOOTTIME, &up) == 0) {
+        boot = (double)(wall.tv_sec - up.tv_sec) + (double)(wall.tv_nsec - up.tv_nsec) / 1e9;
     }
     int fds = 0;
     DIR *d = opendir("/proc/self/fd");
