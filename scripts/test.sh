@@ -40,7 +40,7 @@ for v in $only; do
     case $v in
     plain)
         build build/test-plain -DCMAKE_BUILD_TYPE=RelWithDebInfo
-        (cd build/test-plain && ctest --output-on-failure -j "$jobs" -L 'unit|integration|e2e') || status=1 ;;
+        (cd build/test-plain && ctest --output-on-failure -j "$jobs" -L 'unit|integration|e2e|package') || status=1 ;;
     asan)
         build build/test-asan -DCMAKE_BUILD_TYPE=Debug -DEVS_SANITIZE=address -DEVS_BUILD_BENCH=OFF
         (cd build/test-asan && ctest --output-on-failure -j "$jobs" -L 'unit|integration' -LE 'nosan') || status=1 ;;
