@@ -63,7 +63,6 @@ foreach(_c ${_evs_comps})
 endforeach()
 
 add_library(evstream_dist ${_evs_objs})
-add_library(evstream::evstream ALIAS evstream_dist)
 set_target_properties(evstream_dist PROPERTIES
     OUTPUT_NAME evstream EXPORT_NAME evstream
     VERSION ${EVS_VERSION} SOVERSION ${EVS_SOVERSION})
