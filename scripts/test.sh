@@ -15,7 +15,7 @@ only=${EVS_TEST_ONLY:-"plain asan tsan cross gateway small fuzz"}
 
 # Independent test clients from the npm registry (ws, eventsource, playwright-core; the OpenAPI
 # linter @redocly/cli and ajv), pinned by the committed package-lock.json files.
-for d in tests/node tests/e2e tests/openapi; do
+for d in tests/node tests/e2e tests/clients; do
     if [ -f "$d/package-lock.json" ] && [ ! -d "$d/node_modules" ]; then
         (cd "$d" && npm ci --no-audit --no-fund --loglevel=error)
     fi
