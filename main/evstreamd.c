@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "evstream.h"
+#include "evstreamd_ops.h"
 
 enum { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 static int s_log_level = LOG_INFO;
@@ -28,17 +29,13 @@ static void log_msg(int level, const char *fmt, ...)
     if (level > s_log_level) {
         return;
     }
-    char ts[32];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    (void)names;
     char line[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    fprintf(stderr, "%s evstreamd: [%s] %s\n", ts, names[level], line);
+    evsd_log_write(level, line); /* stderr, journald priorities or syslog (evstreamd_ops.c) */
 }
 
 typedef struct options {
@@ -61,6 +58,8 @@ typedef struct options {
     bool stream_fd;        /* stream_mode: fd (fast path where possible) or conn */
     char backup[PATH_MAX]; /* --backup FILE: copy the database there and exit */
     bool recover;          /* --recover: move a corrupt database aside, salvage, exit */
+    bool use_syslog;
+    bool check_only;
 } options_t;
 
 static void usage(FILE *f)
@@ -83,6 +82,8 @@ static void usage(FILE *f)
             "                      evstreamd runs on it) and exit\n"
             "  --recover           move a corrupt database aside, salvage it into a new one, exit\n"
             "  --log-level L       error, warn, info (default) or debug\n"
+            "  --syslog            log to syslog (daemon facility) instead of stderr\n"
+            "  --check-config      validate the options and the config file, then exit\n"
             "  --help              this text\n"
             "  --version           print the version\n"
             "Config file keys: port, bind, db, admin_token, fastcgi, fastcgi_prefix, demo,\n"
@@ -280,6 +281,14 @@ static int parse_args(options_t *o, int argc, char **argv)
         }
         if (!strcmp(a, "--no-demo")) {
             o->demo = false;
+            continue;
+        }
+        if (!strcmp(a, "--syslog")) {
+            o->use_syslog = true;
+            continue;
+        }
+        if (!strcmp(a, "--check-config")) {
+            o->check_only = true;
             continue;
         }
         if (!strcmp(a, "--no-ws-streams")) {
@@ -516,10 +525,21 @@ int main(int argc, char **argv)
     if (env_token) {
         snprintf(o.admin_token, sizeof(o.admin_token), "%s", env_token);
     }
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--syslog")) {
+            evsd_log_init(true); /* before the config file's messages */
+        }
+    }
+    evsd_log_init(false);
     int rc = parse_args(&o, argc, argv);
     if (rc != 0) {
         return rc > 0 ? 0 : 2;
     }
+    if (o.check_only) {
+        printf("evstreamd: configuration OK\n");
+        return 0;
+    }
+    evs_set_log(evsd_log_sink, NULL, s_log_level);
     if (o.backup[0]) {
         return run_backup(&o);
     }
@@ -603,8 +623,11 @@ int main(int argc, char **argv)
     }
     fflush(stderr);
 
-    int sig = 0;
-    sigwait(&sigs, &sig);
+    char status[96];
+    snprintf(status, sizeof(status), "serving on %s %d", http ? "port" : "FastCGI",
+             http ? port : 0);
+    evsd_notify_ready(status);
+    int sig = evsd_wait(&sigs, evs);
     log_msg(LOG_INFO, "%s: stopping (draining the ingest queue, closing the database)",
             sig == SIGINT ? "SIGINT" : "SIGTERM");
     evs_close(evs);

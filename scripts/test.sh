@@ -16,9 +16,9 @@ root=$(pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
 only=${EVS_TEST_ONLY:-"plain asan tsan cross gateway small fuzz"}
 
-# Independent test clients from the npm registry (ws, eventsource, playwright-core), pinned by
-# the committed package-lock.json files.
-for d in tests/node tests/e2e; do
+# Independent test clients from the npm registry (ws, eventsource, playwright-core; the OpenAPI
+# linter @redocly/cli and ajv), pinned by the committed package-lock.json files.
+for d in tests/node tests/e2e tests/clients; do
     [ -f "$d/package-lock.json" ] || { echo "$d/package-lock.json is missing" >&2; exit 1; }
     if [ ! -d "$d/node_modules" ]; then
         (cd "$d" && npm ci --no-audit --no-fund --loglevel=error)
@@ -49,7 +49,7 @@ build() { # dir, cmake args... (EVS_TARGETS: build only these targets)
     d=$1; shift
     mkdir -p "$d"
     log="$d/build.log"
-    cmake -S "$root" -B "$d" "$@" >"$log" 2>&1 || { tail -n 60 "$log"; exit 1; }
+    cmake -S "$root" -B "$d" -DEVS_WERROR=ON "$@" >"$log" 2>&1 || { tail -n 60 "$log"; exit 1; }
     if [ -n "${EVS_TARGETS:-}" ]; then
         # shellcheck disable=SC2086
         cmake --build "$d" -j "$jobs" --target $EVS_TARGETS >>"$log" 2>&1 || { tail -n 60 "$log"; exit 1; }
@@ -85,7 +85,7 @@ for v in $only; do
     case $v in
     plain)
         build build/test-plain -DCMAKE_BUILD_TYPE=RelWithDebInfo
-        run_ctest build/test-plain 38 -L 'unit|integration|e2e' || status=1 ;;
+        run_ctest build/test-plain 38 -L 'unit|integration|e2e|package' || status=1 ;;
     asan)
         build build/test-asan -DCMAKE_BUILD_TYPE=Debug -DEVS_SANITIZE=address -DEVS_BUILD_BENCH=OFF
         run_ctest build/test-asan 30 -L 'unit|integration' -LE 'nosan' || status=1 ;;

@@ -3,7 +3,7 @@
 # chromium through playwright-core against the real evstreamd. They need `npm ci` in tests/e2e
 # (scripts/test.sh does it). Screenshots go to <build>/e2e-artifacts. Nothing is skipped: a
 # missing tool (node, chromium, a FastCGI front) or daemon feature fails the test.
-if(NOT EVS_CORE_ONLY AND TARGET evstreamd)
+if(NOT EVS_CORE_ONLY AND TARGET evstreamd AND EVS_WITH_DASHBOARD)
     find_program(EVS_NODE node)
     if(NOT EVS_NODE)
         set(EVS_NODE sh -c "echo 'node is not installed (scripts/install-deps.sh test)' >&2; exit 1" --)

@@ -28,8 +28,15 @@ endif()
 # default VFS before main() when $EVS_TESTVFS_CTL is set; integration.store_faults drives it.
 if(NOT EVS_CORE_ONLY AND TARGET evs_testvfs AND TARGET evstreamd)
     add_executable(evstreamd_testvfs ${CMAKE_SOURCE_DIR}/main/evstreamd.c
+                                     ${CMAKE_SOURCE_DIR}/main/evstreamd_ops.c
                                      ${CMAKE_CURRENT_SOURCE_DIR}/support/testvfs_autoload.c)
-    target_link_libraries(evstreamd_testvfs PRIVATE evstream evs_testvfs)
+    # the same libraries and include folders as evstreamd (libsystemd under CONFIG_EVS_SYSTEMD)
+    get_target_property(_evsd_libs evstreamd LINK_LIBRARIES)
+    get_target_property(_evsd_incs evstreamd INCLUDE_DIRECTORIES)
+    target_link_libraries(evstreamd_testvfs PRIVATE ${_evsd_libs} evs_testvfs)
+    if(_evsd_incs)
+        target_include_directories(evstreamd_testvfs PRIVATE ${_evsd_incs})
+    endif()
     set(_evs_faults_env "EVS_SDKCONFIG_JSON=${EVS_CONFIG_DIR}/sdkconfig.json")
     if(NOT EVS_SANITIZE STREQUAL "")
         list(APPEND _evs_faults_env "EVS_TEST_SLOW=1")

@@ -301,7 +301,7 @@ def ev(msg, level="error", env="production"):
 # ---- the tests (each takes the front's context) -------------------------------------------
 def test_rest_through_front(c):
     st, _, body = c.req("GET", "/healthz")
-    assert st == 200 and body == {"status": "ok"}, (st, body)
+    assert st == 200 and body["status"] == "ok", (st, body)
     p = c.project()
     r = c.post(p["ingest_key"], ev("through the front"))
     assert r["status"] == "accepted" and r["event_id"] > 0, r
@@ -635,7 +635,7 @@ def test_garbage_records_never_crash(c):
     prefix = c.front.prefix
     good = _raw_request({"REQUEST_METHOD": "GET", "REQUEST_URI": prefix + "/healthz"})
     out = _raw_exchange(c.sock, good)
-    assert b"Status: 200" in out and b'{"status":"ok"}' in out, out
+    assert b"Status: 200" in out and b'{"status":"ok",' in out, out
     lie = struct.pack(">BI", 4, 0xFFFFFFF0) + b"NAME"  # a value announcing ~2 GiB
     bad = [
         b"",

@@ -187,6 +187,19 @@ void evs_resp_printf(evs_resp_t *r, const char *fmt, ...) __attribute__((format(
 /** Replace the response by a JSON error `{"error":msg,"code":code}` with @p status. */
 void evs_resp_error(evs_resp_t *r, int status, const char *code, const char *msg);
 
+/** The service's health, as /healthz answers it (and the systemd watchdog asks). */
+typedef struct evs_api_health {
+    bool ok;
+    bool writer_alive;        /**< the store's writer went round its loop recently enough */
+    const char *code;         /**< NULL when ok, else the first failing check: writer_stalled,
+                                   io_error, no_space, ..., disk_low */
+    char reason[160];         /**< "" when ok, else why, for people */
+    evs_store_health_t store; /**< the raw figures */
+} evs_api_health_t;
+
+/** Run every health check (each one a few lines in api_rest.c: add new ones there). */
+void evs_api_health(evs_api_t *api, evs_api_health_t *out);
+
 /**
  * @brief Serve one REST request (everything but the stream routes): routing, 404/405/415,
  *        auth (401, 403, then 404), UTF-8 checks, ingest (acknowledged only after commit),

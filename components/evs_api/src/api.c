@@ -12,6 +12,9 @@
 #include <strings.h>
 
 #include "api_priv.h"
+#include "evs_port.h"
+#include "evs_version.h"
+
 #include "evs_assets.h"
 
 evs_err_t evs_api_open(const evs_api_config_t *cfg, evs_store_t *store, evs_hub_t *hub,
@@ -409,6 +412,43 @@ static uint64_t ld(atomic_uint_fast64_t *v)
     return (uint64_t)atomic_load_explicit(v, memory_order_relaxed);
 }
 
+/* evs_build_info and, where the platform tells them (evs_process_stats), the standard
+ * process_* metrics. */
+static void put_build_and_process(mbuf_t *m)
+{
+    mput(m,
+         "# HELP evs_build_info evstream's version and board profile.\n"
+         "# TYPE evs_build_info gauge\n"
+         "evs_build_info{version=\"%s\",board=\"%s\"} 1\n",
+         EVS_VERSION_STRING, EVS_BOARD);
+    evs_process_stats_t ps;
+    if (evs_process_stats(&ps) != 0) {
+        return; /* not on this platform */
+    }
+    mput(m,
+         "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
+         "# TYPE process_cpu_seconds_total counter\n"
+         "process_cpu_seconds_total %.2f\n"
+         "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+         "# TYPE process_resident_memory_bytes gauge\n"
+         "process_resident_memory_bytes %lld\n"
+         "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
+         "# TYPE process_virtual_memory_bytes gauge\n"
+         "process_virtual_memory_bytes %llu\n"
+         "# HELP process_start_time_seconds Start time of the process since unix epoch in "
+         "seconds.\n"
+         "# TYPE process_start_time_seconds gauge\n"
+         "process_start_time_seconds %.2f\n"
+         "# HELP process_open_fds Number of open file descriptors.\n"
+         "# TYPE process_open_fds gauge\n"
+         "process_open_fds %d\n"
+         "# HELP process_max_fds Maximum number of open file descriptors.\n"
+         "# TYPE process_max_fds gauge\n"
+         "process_max_fds %lld\n",
+         ps.cpu_seconds, (long long)ps.rss_bytes, (unsigned long long)ps.vsize_bytes,
+         ps.start_time_s, ps.open_fds, (long long)ps.max_fds);
+}
+
 size_t evs_api_render_metrics(evs_api_t *api, char *buf, size_t cap)
 {
     if (!buf || cap == 0) {
@@ -526,6 +566,7 @@ size_t evs_api_render_metrics(evs_api_t *api, char *buf, size_t cap)
          "# TYPE evs_db_bytes gauge\n"
          "evs_db_bytes %" PRId64 "\n",
          ss.db_bytes);
+    put_build_and_process(&m);
     if (m.overflow) {
         return 0;
     }

@@ -900,6 +900,82 @@ static void route_issue(evs_api_t *api, const evs_req_t *req, const route_t *rt,
     RESP_ENCODE(r, 1024, evs_json_encode_issue(BUF, CAP, &is));
 }
 
+/* ---- health ---------------------------------------------------------------------------- */
+
+static void health_fail(evs_api_health_t *h, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void health_fail(evs_api_health_t *h, const char *code, const char *fmt, ...)
+{
+    if (!h->ok) {
+        return; /* the first failing check names the reason */
+    }
+    h->ok = false;
+    h->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(h->reason, sizeof(h->reason), fmt, ap);
+    va_end(ap);
+    for (char *c = h->reason; *c; c++) {
+        if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20) {
+            *c = '\''; /* the reason goes into JSON as is */
+        }
+    }
+}
+
+void evs_api_health(evs_api_t *api, evs_api_health_t *h)
+{
+    memset(h, 0, sizeof(*h));
+    h->ok = true;
+    evs_store_get_health(api->store, &h->store);
+    const evs_store_health_t *s = &h->store;
+    h->writer_alive = s->writer_silent_ms <= CONFIG_EVS_HEALTH_WRITER_STALL_MS;
+    if (!h->writer_alive) {
+        health_fail(h, "writer_stalled", "the store's writer thread has not run for %s",
+                    s->writer_silent_ms == UINT64_MAX ? "ever (stopped)" : "too long");
+    }
+    /* A failed write transaction (a commit, or the writer's own probe) makes the store
+     * unhealthy until the next successful one: last_commit alone would stay failed until the
+     * next event, although the store already works again. */
+    char why[192];
+    evs_err_t e = evs_store_health(api->store, why, sizeof(why));
+    if (e != EVS_OK) {
+        /* a failed write transaction, until the next successful one (the writer probes) */
+        health_fail(h, evs_err_code(e), "%s", why);
+    }
+    if (s->disk_free_kb >= 0 && s->disk_free_kb < CONFIG_EVS_HEALTH_DISK_FREE_MIN_KB) {
+        health_fail(h, "disk_low", "%lld KiB free beside the database, below the floor of %d KiB",
+                    (long long)s->disk_free_kb, CONFIG_EVS_HEALTH_DISK_FREE_MIN_KB);
+    }
+}
+
+static void route_healthz(evs_api_t *api, evs_resp_t *r)
+{
+    evs_api_health_t h;
+    evs_api_health(api, &h);
+    char body[512];
+    int n;
+    const char *commit =
+        h.store.last_commit_err == EVS_OK ? "ok" : evs_err_code(h.store.last_commit_err);
+    if (h.ok) {
+        n = snprintf(body, sizeof(body),
+                     "{\"status\":\"ok\",\"writer\":\"alive\",\"last_commit\":\"%s\","
+                     "\"last_commit_ms\":%lld,\"disk_free_kb\":%lld}",
+                     commit, (long long)h.store.last_commit_ms, (long long)h.store.disk_free_kb);
+    } else {
+        /* the house error shape plus the figures; reason holds no quote or backslash */
+        n = snprintf(body, sizeof(body),
+                     "{\"status\":\"unavailable\",\"error\":\"%s\",\"code\":\"%s\","
+                     "\"writer\":\"%s\",\"last_commit\":\"%s\",\"last_commit_ms\":%lld,"
+                     "\"disk_free_kb\":%lld}",
+                     h.reason, h.code, h.writer_alive ? "alive" : "stalled", commit,
+                     (long long)h.store.last_commit_ms, (long long)h.store.disk_free_kb);
+        r->status = 503;
+        retry_after(r);
+    }
+    r->content_type = JSON_CT;
+    evs_resp_append(r, body, (size_t)n < sizeof(body) ? (size_t)n : sizeof(body) - 1);
+}
+
 static void route_metrics(evs_api_t *api, evs_resp_t *r)
 {
     size_t hint = 8192;
@@ -932,22 +1008,7 @@ void evs_api_handle(evs_api_t *api, const evs_req_t *req, const char *body, size
             not_allowed(r, "GET");
             return;
         }
-        char reason[192];
-        evs_err_t h =
-            api->store != NULL ? evs_store_health(api->store, reason, sizeof(reason)) : EVS_OK;
-        if (h != EVS_OK) {
-            /* the store cannot write: load balancers and supervisors should know */
-            r->status = 503;
-            r->len = 0;
-            evs_resp_printf(
-                r, "{\"status\":\"unavailable\",\"code\":\"%s\",\"error\":", evs_err_code(h));
-            RESP_ENCODE(r, strlen(reason) * 2 + 8,
-                        evs_json_encode_string(BUF, CAP, reason, strlen(reason)));
-            evs_resp_append(r, "}", 1);
-            retry_after(r);
-            return;
-        }
-        evs_resp_append(r, "{\"status\":\"ok\"}", 15);
+        route_healthz(api, r);
         return;
     }
     if (rt.n == 1 && seg_is(&rt, 0, "metrics")) {

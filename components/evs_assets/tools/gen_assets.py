@@ -36,7 +36,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--root", required=True)
     ap.add_argument("--gzip", default="gzip")
-    ap.add_argument("files", nargs="+")
+    ap.add_argument("files", nargs="*")
     a = ap.parse_args()
 
     assets = []
@@ -63,6 +63,11 @@ def main():
         if gz:
             lines.append(c_bytes("s_z%d" % i, gz))
     lines.append("")
+    if not assets:  # built without the dashboard (EVS_WITH_DASHBOARD=OFF): an empty table
+        lines.append("const evs_asset_t evs__assets[1] = {{0}};")
+        lines.append("const size_t evs__assets_n = 0;")
+        write(a.out, lines)
+        return
     lines.append("const evs_asset_t evs__assets[] = {")
     for i, (path, ctype, data, gz, tag) in enumerate(assets):
         lines.append('    {"%s", "%s", s_d%d, %d, %s, %d, "\\"%s\\"", "\\"%s-gz\\""},' % (
@@ -70,10 +75,14 @@ def main():
             tag, tag))
     lines.append("};")
     lines.append("const size_t evs__assets_n = sizeof(evs__assets) / sizeof(evs__assets[0]);")
-    tmp = a.out + ".tmp"
+    write(a.out, lines)
+
+
+def write(out, lines):
+    tmp = out + ".tmp"
     with open(tmp, "w") as fh:
         fh.write("\n".join(lines) + "\n")
-    os.replace(tmp, a.out)
+    os.replace(tmp, out)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@
 
 #include "evs_http.h"
 #include "evs_port.h"
+#include "evs_log.h"
 #include "evs_json.h"
 #include "http_priv.h"
 
@@ -353,6 +354,43 @@ static int on_ws_data(struct mg_connection *c, int bits, char *data, size_t len,
 
 /* ---- mounting ------------------------------------------------------------------------- */
 
+/* Contexts with an evstream mount. evstreamd's own context listens before its routes are
+ * mounted: a request in between would get a 404 that a device does not retry; it gets
+ * 503 "starting" with Retry-After instead (on_http_error). */
+static evs_once_t s_mounted_once = EVS_ONCE_INIT;
+static evs_mutex_t s_mounted_mu;
+static struct mg_context *s_mounted[16];
+
+static void mounted_init(void)
+{
+    (void)evs_mutex_init(&s_mounted_mu);
+}
+
+static void mounted_set(struct mg_context *ctx, bool on)
+{
+    evs_once(&s_mounted_once, mounted_init);
+    evs_mutex_lock(&s_mounted_mu);
+    for (size_t i = 0; i < sizeof(s_mounted) / sizeof(s_mounted[0]); i++) {
+        if (on ? s_mounted[i] == NULL : s_mounted[i] == ctx) {
+            s_mounted[i] = on ? ctx : NULL;
+            break;
+        }
+    }
+    evs_mutex_unlock(&s_mounted_mu);
+}
+
+static bool mounted(const struct mg_context *ctx)
+{
+    bool found = false;
+    evs_once(&s_mounted_once, mounted_init);
+    evs_mutex_lock(&s_mounted_mu);
+    for (size_t i = 0; i < sizeof(s_mounted) / sizeof(s_mounted[0]) && !found; i++) {
+        found = s_mounted[i] == ctx;
+    }
+    evs_mutex_unlock(&s_mounted_mu);
+    return found;
+}
+
 evs_err_t evs_http_attach(struct mg_context *ctx, const char *prefix, evs_api_t *api,
                           evs_http_mount_t **out)
 {
@@ -382,6 +420,7 @@ evs_err_t evs_http_attach(struct mg_context *ctx, const char *prefix, evs_api_t 
     mg_set_request_handler(ctx, m->uri_root, on_request, m);
     mg_set_websocket_handler(ctx, m->uri_ingest, on_ws_connect, NULL, on_ws_data, NULL, m);
     evs_http__stream_attach(ctx, m->uri_stream, api);
+    mounted_set(ctx, true);
     *out = m;
     return EVS_OK;
 }
@@ -391,6 +430,7 @@ void evs_http_detach(evs_http_mount_t *m, bool ctx_running)
     if (!m) {
         return;
     }
+    mounted_set(m->ctx, false);
     if (ctx_running) {
         mg_set_request_handler(m->ctx, m->uri_root, NULL, NULL);
         mg_set_websocket_handler(m->ctx, m->uri_ingest, NULL, NULL, NULL, NULL, NULL);
@@ -402,6 +442,14 @@ void evs_http_detach(evs_http_mount_t *m, bool ctx_running)
 
 static int on_http_error(struct mg_connection *c, int status, const char *msg)
 {
+    if (status == 404 && !mounted(mg_get_context(c))) {
+        static const char body[] = "{\"error\":\"starting: retry shortly\",\"code\":\"starting\"}";
+        mg_printf(c,
+                  "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                  "Retry-After: 1\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                  sizeof(body) - 1, body);
+        return 0;
+    }
     const char *code = status == 413 || status == 431 ? "too_large"
                        : status == 404                ? "not_found"
                        : status == 405                ? "method_not_allowed"
@@ -415,7 +463,7 @@ static int on_http_error(struct mg_connection *c, int status, const char *msg)
 static int on_log(const struct mg_connection *c, const char *message)
 {
     (void)c;
-    fprintf(stderr, "evstream: [warn] civetweb: %s\n", message);
+    evs_log(EVS_LOG_WARN, "civetweb: %s", message);
     return 1;
 }
 

@@ -62,6 +62,19 @@ void evs_waker_drain(evs_waker_t *w);
 /** A file descriptor that polls readable while signalled, or -1 on ports without one. */
 int evs_waker_fd(const evs_waker_t *w);
 
+/** The process's own figures, for the standard process_* metrics. */
+typedef struct evs_process_stats {
+    double cpu_seconds;   /**< user + system */
+    int64_t rss_bytes;    /**< resident */
+    uint64_t vsize_bytes; /**< virtual */
+    double start_time_s;  /**< Unix time the process started */
+    int open_fds;         /**< open descriptors */
+    int64_t max_fds;      /**< their limit, -1 unknown */
+} evs_process_stats_t;
+
+/** @return 0, or ENOTSUP where the platform cannot tell. */
+int evs_process_stats(evs_process_stats_t *out);
+
 /** One-time initialization: @p fn runs exactly once per @p once, whichever thread gets first. */
 void evs_once(evs_once_t *once, void (*fn)(void));
 

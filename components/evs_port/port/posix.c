@@ -11,6 +11,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <sys/resource.h>
 #if defined(__linux__)
 #include <sys/eventfd.h>
 #include <sys/random.h>
@@ -290,4 +293,57 @@ int evs_poll_one(int fd, uint32_t events, uint32_t *revents, int fd2, uint32_t *
         return errno == EINTR ? 0 : -1;
     }
     return rc;
+}
+
+int evs_process_stats(evs_process_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+#if defined(__linux__)
+    FILE *f = fopen("/proc/self/stat", "r");
+    if (f == NULL) {
+        return errno;
+    }
+    char line[1024];
+    size_t n = fread(line, 1, sizeof(line) - 1, f);
+    fclose(f);
+    line[n] = '\0';
+    /* fields after "(comm)": state is field 3; utime 14, stime 15, starttime 22, vsize 23,
+     * rss 24 (pages) */
+    const char *p = strrchr(line, ')');
+    unsigned long long utime = 0, stime = 0, start = 0, vsize = 0;
+    long long rss = 0;
+    if (p == NULL || sscanf(p + 2,
+                            "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d "
+                            "%*d %*d %llu %llu %lld",
+                            &utime, &stime, &start, &vsize, &rss) != 5) {
+        return EINVAL;
+    }
+    long tck = sysconf(_SC_CLK_TCK);
+    long page = sysconf(_SC_PAGESIZE);
+    /* boot time from the clocks, not /proc/stat (hidden by systemd's ProcSubset=pid) */
+    struct timespec wall, up;
+    double boot = 0;
+    if (clock_gettime(CLOCK_REALTIME, &wall) == 0 && clock_gettime(CLOCK_BOOTTIME, &up) == 0) {
+        boot = (double)(wall.tv_sec - up.tv_sec) + (double)(wall.tv_nsec - up.tv_nsec) / 1e9;
+    }
+    int fds = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (d != NULL) {
+        while (readdir(d) != NULL) {
+            fds++;
+        }
+        closedir(d);
+        fds = fds > 2 ? fds - 3 : 0; /* ., .. and the one opendir holds */
+    }
+    struct rlimit rl;
+    out->cpu_seconds = tck > 0 ? (double)(utime + stime) / (double)tck : 0.0;
+    out->rss_bytes = rss * page;
+    out->vsize_bytes = vsize;
+    out->start_time_s = tck > 0 ? boot + (double)start / (double)tck : 0.0;
+    out->open_fds = fds;
+    out->max_fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (int64_t)rl.rlim_cur : -1;
+    return 0;
+#else
+    return ENOTSUP;
+#endif
 }

@@ -229,6 +229,17 @@ evs_err_t evs_store_backup(const char *db_path, const char *dest, char *why, siz
 evs_err_t evs_store_recover(const char *db_path, char *aside, size_t aside_cap, char *why,
                             size_t why_cap);
 
+/** What /healthz and the systemd watchdog look at. */
+typedef struct evs_store_health {
+    uint64_t writer_silent_ms; /**< since the writer thread last went round its loop (it does at
+                                    least once a second when idle); UINT64_MAX: not running */
+    evs_err_t last_commit_err; /**< EVS_OK, or why the last commit failed (rolled back) */
+    int64_t last_commit_ms;    /**< wall clock of the last successful commit; 0: none yet */
+    int64_t disk_free_kb;      /**< free space for unprivileged users in the database's folder;
+                                    -1: unknown */
+} evs_store_health_t;
+void evs_store_get_health(evs_store_t *store, evs_store_health_t *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/statvfs.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -569,6 +570,9 @@ static void run_batch(evs_store_t *s, uint32_t n)
             memset(&res->r, 0, sizeof(res->r));
             res->r.err = (err == EVS_ERR_EXISTS) ? EVS_ERR_DB : err;
         }
+        evs_mutex_lock(&s->mu);
+        s->last_commit_err = (err == EVS_ERR_EXISTS) ? EVS_ERR_DB : err;
+        evs_mutex_unlock(&s->mu);
         for (uint32_t i = 0; i < n; i++) {
             if (s->batch[i].done != NULL) {
                 s->batch[i].done(s->batch[i].ctx, &s->results[i].r);
@@ -604,6 +608,8 @@ static void run_batch(evs_store_t *s, uint32_t n)
     s->stats.commit_seconds_sum += secs;
     s->stats.retention_deleted += (uint64_t)deleted;
     s->stats.db_bytes = db_bytes;
+    s->last_commit_err = EVS_OK;
+    s->last_commit_ms = evs_clock_wall_ms();
     evs_mutex_unlock(&s->mu);
 
     /* Notices before acknowledgements: a dashboard that connects right after its 202 then
@@ -840,9 +846,14 @@ static void *writer_main(void *arg)
     evs_store_t *s = arg;
     evs_mutex_lock(&s->mu);
     for (;;) {
+        /* the heartbeat /healthz and the systemd watchdog read (evs_store_get_health) */
+        atomic_store_explicit(&s->writer_beat_ms, evs_clock_mono_ms(), memory_order_relaxed);
         while (s->q_count == 0 && s->ctl_head == NULL && !s->stopping && !s->retention_more) {
             if (s->health == EVS_OK) {
-                evs_cond_wait(&s->wake, &s->mu);
+                /* idle: a heartbeat at least once a second (/healthz, the systemd watchdog) */
+                evs_cond_timedwait(&s->wake, &s->mu, 1000);
+                atomic_store_explicit(&s->writer_beat_ms, evs_clock_mono_ms(),
+                                      memory_order_relaxed);
                 continue;
             }
             if (evs_cond_timedwait(&s->wake, &s->mu, CONFIG_EVS_STORE_PROBE_MS) != 0 &&
@@ -851,6 +862,7 @@ static void *writer_main(void *arg)
                 run_probe(s);
                 evs_mutex_lock(&s->mu);
             }
+            atomic_store_explicit(&s->writer_beat_ms, evs_clock_mono_ms(), memory_order_relaxed);
         }
         if (s->ctl_head != NULL) {
             evs__store_ctl_t *c = s->ctl_head;
@@ -900,6 +912,7 @@ static void *writer_main(void *arg)
         }
         break; /* stopping, and nothing left */
     }
+    atomic_store_explicit(&s->writer_beat_ms, 0, memory_order_relaxed); /* gone */
     evs_mutex_unlock(&s->mu);
     return NULL;
 }
@@ -1411,4 +1424,39 @@ evs_err_t evs_store_health(evs_store_t *store, char *reason, size_t reason_cap)
     }
     evs_mutex_unlock(&store->mu);
     return h;
+}
+
+void evs_store_get_health(evs_store_t *store, evs_store_health_t *out)
+{
+    if (out == NULL) {
+        return;
+    }
+    memset(out, 0, sizeof(*out));
+    out->disk_free_kb = -1;
+    if (store == NULL) {
+        out->last_commit_err = EVS_ERR_CLOSED;
+        return;
+    }
+    uint64_t beat = atomic_load_explicit(&store->writer_beat_ms, memory_order_relaxed);
+    uint64_t now = evs_clock_mono_ms();
+    out->writer_silent_ms = beat == 0 ? UINT64_MAX : (now > beat ? now - beat : 0);
+    evs_mutex_lock(&store->mu);
+    out->last_commit_err = store->last_commit_err;
+    out->last_commit_ms = store->last_commit_ms;
+    evs_mutex_unlock(&store->mu);
+    /* free space where the database lives (its folder: the WAL and journal go there too) */
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s", store->path);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL) {
+        snprintf(dir, sizeof(dir), ".");
+    } else if (slash == dir) {
+        dir[1] = '\0';
+    } else {
+        *slash = '\0';
+    }
+    struct statvfs v;
+    if (statvfs(dir, &v) == 0) {
+        out->disk_free_kb = (int64_t)((unsigned long long)v.f_bavail * v.f_frsize / 1024);
+    }
 }

@@ -84,6 +84,9 @@ struct evs_store {
     uint64_t failures;        /* failed write transactions in this unhealthy episode */
     uint64_t failures_logged; /* of which mentioned in a log line */
     uint64_t last_log_ms;
+    evs_err_t last_commit_err;       /* health (evs_store_get_health): also under mu */
+    int64_t last_commit_ms;          /* wall clock of the last successful commit, 0: none yet */
+    _Atomic uint64_t writer_beat_ms; /* monotonic; the writer's loop stamps it (<= 1 s apart) */
 
     /* ---- writer-owned ---- */
     evs_thread_t thread;

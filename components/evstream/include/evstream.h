@@ -179,6 +179,19 @@ evs_err_t evs_backup(const char *db_path, const char *dest, char *why, size_t wh
 evs_err_t evs_recover(const char *db_path, char *aside, size_t aside_cap, char *why,
                       size_t why_cap);
 
+/** Where the messages of civetweb, libfcgi and evstream's components go: @p fn gets those of
+ *  @p level or more severe (0 error, 1 warn, 2 info, 3 debug). NULL: stderr. */
+typedef void (*evs_log_fn)(void *ctx, int level, const char *msg);
+void evs_set_log(evs_log_fn fn, void *ctx, int level);
+
+/** Health, as /healthz reports it (standard types only). */
+typedef struct evs_health {
+    bool ok;           /**< every check passed */
+    bool writer_alive; /**< the store's writer thread runs (the systemd watchdog follows it) */
+    char reason[160];  /**< "" when ok, else the first failing check, for people */
+} evs_health_t;
+void evs_health(evs_t *evs, evs_health_t *out);
+
 /** Version string, e.g. "0.1.0". */
 const char *evs_version(void);
 

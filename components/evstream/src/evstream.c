@@ -5,6 +5,7 @@
  * the civetweb adapter, and tears everything down in the reverse order: wake the streams,
  * stop serving, drain the writer, close the database.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,16 +13,16 @@
 #include <stdio.h>
 
 #include "evs_api.h"
-#include "evs_fcgi.h"
 #include "evs_http.h"
 #include "evs_json.h"
+#include "evs_log.h"
 #include "evs_store.h"
 #include "evs_stream.h"
+#include "evs_version.h"
 #include "evstream.h"
 #include "evstream_priv.h"
-
-#ifndef EVS_VERSION_STRING
-#error "EVS_VERSION_STRING comes from CMake's project(VERSION)"
+#ifdef EVS_HAVE_FCGI /* the FastCGI responder is optional (EVS_WITH_FCGI) */
+#include "evs_fcgi.h"
 #endif
 
 #define EVS__MAX_MOUNTS 4
@@ -34,12 +35,33 @@ struct evs {
     uint32_t send_timeout_ms;
     evs_api_t *api;
     struct mg_context *own_ctx;
+#ifdef EVS_HAVE_FCGI
     evs_fcgi_t *fcgi;
+#endif
     evs_http_mount_t *mounts[EVS__MAX_MOUNTS];
     bool mount_on_own[EVS__MAX_MOUNTS];
     size_t nmounts;
     bool shut_down;
 };
+
+void evs_set_log(evs_log_fn fn, void *ctx, int level)
+{
+    evs_log_set_sink(fn, ctx, level);
+}
+
+void evs_health(evs_t *evs, evs_health_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (evs == NULL || evs->api == NULL) {
+        snprintf(out->reason, sizeof(out->reason), "not open");
+        return;
+    }
+    evs_api_health_t h;
+    evs_api_health(evs->api, &h);
+    out->ok = h.ok;
+    out->writer_alive = h.writer_alive;
+    snprintf(out->reason, sizeof(out->reason), "%s", h.reason);
+}
 
 const char *evs_version(void)
 {
@@ -191,6 +213,7 @@ evs_err_t evs_serve_fastcgi(evs_t *evs, const char *bind, const char *prefix, in
     if (!evs || !bind) {
         return EVS_ERR_INVALID_ARG;
     }
+#ifdef EVS_HAVE_FCGI
     if (evs->fcgi) {
         return EVS_ERR_EXISTS;
     }
@@ -210,6 +233,14 @@ evs_err_t evs_serve_fastcgi(evs_t *evs, const char *bind, const char *prefix, in
         *bound_port = evs_fcgi_port(evs->fcgi);
     }
     return EVS_OK;
+#else
+    (void)prefix;
+    (void)bound_port;
+    if (why && why_cap) {
+        snprintf(why, why_cap, "built without FastCGI (EVS_WITH_FCGI=OFF)");
+    }
+    return EVS_ERR_UNSUPPORTED;
+#endif
 }
 
 evs_err_t evs_ingest(evs_t *evs, uint32_t project_id, const char *json, size_t len,
@@ -323,8 +354,10 @@ void evs_close(evs_t *evs)
      * workers (in-flight ingests still get their commits: the writer runs); 3. drain the
      * writer and close the database; 4. free the rest. */
     evs_shutdown(evs);
+#ifdef EVS_HAVE_FCGI
     evs_fcgi_stop(evs->fcgi);
     evs->fcgi = NULL;
+#endif
     if (evs->own_ctx) {
         evs_http_stop(evs->own_ctx);
     }
