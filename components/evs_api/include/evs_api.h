@@ -28,13 +28,19 @@ typedef struct evs_api_config {
     uint32_t keepalive_s;
     uint32_t replay_max;
     bool enable_ws_streams; /**< false: WebSocket stream upgrades are refused (SSE only) */
+    /** Sentry routes: origins allowed cross-origin, comma separated ("*": any); NULL or "":
+     *  no CORS (the default). Copied at open. */
+    const char *sentry_cors_origins;
+    /** Sentry routes: events per second per project before 429 (a token bucket holding one
+     *  second's worth); 0: no quota (the default). */
+    uint32_t sentry_rate;
 } evs_api_config_t;
 
 #define EVS_API_CONFIG_DEFAULT()                                                                   \
     {                                                                                              \
         .admin_token = NULL, .send_timeout_ms = CONFIG_EVS_SEND_TIMEOUT_MS,                        \
         .keepalive_s = CONFIG_EVS_KEEPALIVE_S, .replay_max = CONFIG_EVS_REPLAY_MAX,                \
-        .enable_ws_streams = true,                                                                 \
+        .enable_ws_streams = true, .sentry_cors_origins = NULL, .sentry_rate = 0,                  \
     }
 
 /**
@@ -141,6 +147,9 @@ const char *evs_api_status_text(int status);
 /** "invalid", "too_large", ... as used in `evs_events_rejected_total{reason=...}`. */
 const char *evs_api_reject_name(evs_reject_reason_t r);
 
+/** Sentry item types counted apart (evs_sentry.h: EVS_SENTRY_ITEM_COUNT). */
+#define EVS_API_SENTRY_TYPES 8
+
 typedef enum evs_transport {
     EVS_TRANSPORT_WS = 0,
     EVS_TRANSPORT_SSE = 1,
@@ -159,6 +168,11 @@ typedef struct evs_api_metrics {
     atomic_uint_fast64_t streams_refused;             /**< 503 at the stream cap */
     atomic_uint_fast64_t streams_timed_out;           /**< closed after the send timeout */
     atomic_uint_fast64_t projects_refused;            /**< 507: the project table is full */
+    /** Sentry-compatible ingest: items received by type (evs_sentry_item_type_t order) */
+    atomic_uint_fast64_t sentry_items[EVS_API_SENTRY_TYPES];
+    atomic_uint_fast64_t sentry_requests;     /**< requests to the two Sentry routes */
+    atomic_uint_fast64_t sentry_rate_limited; /**< 429s: queue full or over the quota */
+    atomic_uint_fast64_t sentry_duplicates;   /**< events whose event_id was stored before */
 } evs_api_metrics_t;
 
 evs_api_metrics_t *evs_api_metrics(evs_api_t *api);
@@ -184,7 +198,7 @@ const evs_api_config_t *evs_api_config(const evs_api_t *api);
 typedef struct evs_resp {
     int status;
     const char *content_type; /**< static string */
-    char headers[160];
+    char headers[512];
     char *body; /**< owned; free with evs_resp_free() */
     size_t len;
     size_t cap;

@@ -52,7 +52,7 @@ static const char *req_header(void *io, const char *name)
  * meet Nagle's algorithm and the peer's delayed ACK (40 ms per request). */
 static void send_resp(struct mg_connection *c, const evs_resp_t *r, bool close)
 {
-    char head[512];
+    char head[1024]; /* status line, fixed headers and evs_resp_t.headers (512) */
     int hl = snprintf(head, sizeof(head),
                       "HTTP/1.1 %d %s\r\n"
                       "Content-Type: %s\r\n"

@@ -37,6 +37,7 @@ typedef struct evs__store_ctl {
     const char *name;
     const uint8_t *ingest_hash;
     const uint8_t *dashboard_hash;
+    const uint8_t *dsn_hash; /* NULL: no DSN key */
     evs_project_t project;
     /* result */
     evs_err_t err;
@@ -81,6 +82,7 @@ struct evs_store {
     sqlite3 *wdb;
     sqlite3_stmt *st_issue_find, *st_issue_insert, *st_issue_update, *st_event_insert;
     sqlite3_stmt *st_retention, *st_page_count, *st_freelist, *st_issue_get, *st_issue_status;
+    sqlite3_stmt *st_cid_find, *st_cid_insert, *st_cid_retention; /* client ids (Sentry) */
     evs__store_item_t *batch;
     struct evs__store_result *results;
     uint32_t batch_cap;
