@@ -58,6 +58,8 @@ typedef struct options {
     bool sync_full;
     uint32_t send_timeout_ms;
     uint32_t keepalive_s;
+    char sentry_cors[1024];
+    uint32_t sentry_rate;
 } options_t;
 
 static void usage(FILE *f)
@@ -74,6 +76,8 @@ static void usage(FILE *f)
             "  --fastcgi-prefix P  route prefix the FastCGI front forwards (e.g. /evs)\n"
             "  --no-demo           do not create a demo project on first run\n"
             "  --no-ws-streams     dashboards stream over SSE only\n"
+            "  --sentry-cors LIST  origins allowed to post to the Sentry routes from a browser\n"
+            "                      (comma separated, * = any; default: none)\n"
             "  --log-level L       error, warn, info (default) or debug\n"
             "  --help              this text\n"
             "  --version           print the version\n"
@@ -81,7 +85,8 @@ static void usage(FILE *f)
             "ws_streams, log_level, "
             "commit_interval_ms, queue_depth, retention_max_events,\n"
             "retention_max_db_kb, "
-            "sync (normal|full), send_timeout_ms, keepalive_s. See docs/configuration.md.\n",
+            "sync (normal|full), send_timeout_ms, keepalive_s, sentry_cors, sentry_rate.\n"
+            "See docs/configuration.md.\n",
             CONFIG_EVS_DEFAULT_PORT, CONFIG_EVS_DEFAULT_DB_PATH);
 }
 
@@ -168,6 +173,12 @@ static bool apply(options_t *o, const char *key, const char *val, const char *wh
     } else if (!strcmp(key, "keepalive_s")) {
         ok = parse_i64(val, 1, 3600, &x);
         o->keepalive_s = (uint32_t)x;
+    } else if (!strcmp(key, "sentry_cors")) {
+        ok = strlen(val) < sizeof(o->sentry_cors) && !strpbrk(val, "\r\n");
+        snprintf(o->sentry_cors, sizeof(o->sentry_cors), "%s", ok ? val : "");
+    } else if (!strcmp(key, "sentry_rate")) {
+        ok = parse_i64(val, 0, 1000000, &x);
+        o->sentry_rate = (uint32_t)x;
     } else {
         log_msg(LOG_ERROR, "%s: unknown option \"%s\"", where, key);
         return false;
@@ -242,6 +253,7 @@ static int parse_args(options_t *o, int argc, char **argv)
         {"--log-level", "log_level"},
         {"--fastcgi", "fastcgi"},
         {"--fastcgi-prefix", "fastcgi_prefix"},
+        {"--sentry-cors", "sentry_cors"},
     };
     /* the config file first, so that the command line wins */
     for (int i = 1; i < argc; i++) {
@@ -370,6 +382,11 @@ static void demo_project(evs_t *evs, int port)
            "http://localhost:%d/api/v1/projects/%u/events\n\n"
            "Dashboard: http://localhost:%d/#project=%u&token=%s\n\n",
            p.id, ik, dt, port, ik, dt, port, p.id, port, p.id, dt);
+    if (p.dsn_key[0]) {
+        /* Sentry SDKs report here when given this DSN (another machine: this host's address) */
+        printf("Sentry SDKs: use the DSN\n  dsn: http://%s@localhost:%d/%u\n\n", p.dsn_key, port,
+               p.id);
+    }
     fflush(stdout);
 }
 
@@ -442,6 +459,10 @@ int main(int argc, char **argv)
             (long long)o.retention_max_events, (long long)o.retention_max_db_kb,
             o.sync_full ? "full" : "normal", o.send_timeout_ms, o.keepalive_s);
     print_budget();
+    if (o.sentry_cors[0] || o.sentry_rate) {
+        log_msg(LOG_INFO, "sentry routes: cors %s, quota %u events/s per project",
+                o.sentry_cors[0] ? o.sentry_cors : "off", o.sentry_rate);
+    }
     if (!o.admin_token[0]) {
         log_msg(LOG_WARN, "no admin token: project management is disabled "
                           "(--admin-token or $EVSTREAMD_ADMIN_TOKEN)");
@@ -459,6 +480,8 @@ int main(int argc, char **argv)
     cfg.retention_max_events = o.retention_max_events;
     cfg.retention_max_db_kb = o.retention_max_db_kb;
     cfg.sync_full = o.sync_full;
+    cfg.sentry_cors_origins = o.sentry_cors[0] ? o.sentry_cors : NULL;
+    cfg.sentry_rate = o.sentry_rate;
     evs_t *evs = NULL;
     evs_err_t e = evs_open(&cfg, &evs);
     if (e != EVS_OK) {
