@@ -59,7 +59,7 @@ typedef struct options {
     uint32_t send_timeout_ms;
     uint32_t keepalive_s;
     char sentry_cors[1024];
-    uint32_t sentry_rate;
+    uint32_t sentry_quota;
 } options_t;
 
 static void usage(FILE *f)
@@ -85,7 +85,7 @@ static void usage(FILE *f)
             "ws_streams, log_level, "
             "commit_interval_ms, queue_depth, retention_max_events,\n"
             "retention_max_db_kb, "
-            "sync (normal|full), send_timeout_ms, keepalive_s, sentry_cors, sentry_rate.\n"
+            "sync (normal|full), send_timeout_ms, keepalive_s, sentry_cors, sentry_quota.\n"
             "See docs/configuration.md.\n",
             CONFIG_EVS_DEFAULT_PORT, CONFIG_EVS_DEFAULT_DB_PATH);
 }
@@ -176,9 +176,9 @@ static bool apply(options_t *o, const char *key, const char *val, const char *wh
     } else if (!strcmp(key, "sentry_cors")) {
         ok = strlen(val) < sizeof(o->sentry_cors) && !strpbrk(val, "\r\n");
         snprintf(o->sentry_cors, sizeof(o->sentry_cors), "%s", ok ? val : "");
-    } else if (!strcmp(key, "sentry_rate")) {
+    } else if (!strcmp(key, "sentry_quota")) {
         ok = parse_i64(val, 0, 1000000, &x);
-        o->sentry_rate = (uint32_t)x;
+        o->sentry_quota = (uint32_t)x;
     } else {
         log_msg(LOG_ERROR, "%s: unknown option \"%s\"", where, key);
         return false;
@@ -459,9 +459,9 @@ int main(int argc, char **argv)
             (long long)o.retention_max_events, (long long)o.retention_max_db_kb,
             o.sync_full ? "full" : "normal", o.send_timeout_ms, o.keepalive_s);
     print_budget();
-    if (o.sentry_cors[0] || o.sentry_rate) {
-        log_msg(LOG_INFO, "sentry routes: cors %s, quota %u events/s per project",
-                o.sentry_cors[0] ? o.sentry_cors : "off", o.sentry_rate);
+    if (o.sentry_cors[0] || o.sentry_quota) {
+        log_msg(LOG_INFO, "sentry routes: cors %s, quota %u events/min per project",
+                o.sentry_cors[0] ? o.sentry_cors : "off", o.sentry_quota);
     }
     if (!o.admin_token[0]) {
         log_msg(LOG_WARN, "no admin token: project management is disabled "
@@ -481,7 +481,7 @@ int main(int argc, char **argv)
     cfg.retention_max_db_kb = o.retention_max_db_kb;
     cfg.sync_full = o.sync_full;
     cfg.sentry_cors_origins = o.sentry_cors[0] ? o.sentry_cors : NULL;
-    cfg.sentry_rate = o.sentry_rate;
+    cfg.sentry_quota = o.sentry_quota;
     evs_t *evs = NULL;
     evs_err_t e = evs_open(&cfg, &evs);
     if (e != EVS_OK) {

@@ -31,16 +31,16 @@ typedef struct evs_api_config {
     /** Sentry routes: origins allowed cross-origin, comma separated ("*": any); NULL or "":
      *  no CORS (the default). Copied at open. */
     const char *sentry_cors_origins;
-    /** Sentry routes: events per second per project before 429 (a token bucket holding one
-     *  second's worth); 0: no quota (the default). */
-    uint32_t sentry_rate;
+    /** Sentry routes: events per minute per project before 429 (a token bucket holding one
+     *  minute's worth); 0: no quota (the default). */
+    uint32_t sentry_quota;
 } evs_api_config_t;
 
 #define EVS_API_CONFIG_DEFAULT()                                                                   \
     {                                                                                              \
         .admin_token = NULL, .send_timeout_ms = CONFIG_EVS_SEND_TIMEOUT_MS,                        \
         .keepalive_s = CONFIG_EVS_KEEPALIVE_S, .replay_max = CONFIG_EVS_REPLAY_MAX,                \
-        .enable_ws_streams = true, .sentry_cors_origins = NULL, .sentry_rate = 0,                  \
+        .enable_ws_streams = true, .sentry_cors_origins = NULL, .sentry_quota = 0,                 \
     }
 
 /**

@@ -18,7 +18,7 @@ struct evs_api {
     evs_api_metrics_t metrics;
     /* Sentry routes: the CORS origin list (copied; NULL = no CORS) and the per-project quota
      * buckets (CONFIG_EVS_STORE_MAX_PROJECTS slots indexed by project id - 1, allocated at
-     * open when cfg.sentry_rate > 0; ids past the table share no bucket: no quota) */
+     * open when cfg.sentry_quota > 0; ids past the table share no bucket: no quota) */
     char *sentry_cors;
     evs_mutex_t quota_mu; /* guards quota[] */
     struct evs__api_bucket *quota;

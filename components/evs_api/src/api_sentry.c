@@ -20,9 +20,10 @@
 
 _Static_assert(EVS_API_SENTRY_TYPES == EVS_SENTRY_ITEM_COUNT, "one counter per item type");
 
-/* A token bucket: tokens (scaled by 1000) as of at_ms. */
+/* A token bucket: tokens in units of 1/6000000 event (a whole number per ms), as of at_ms. */
+#define EVS__UNIT 6000000
 struct evs__api_bucket {
-    int64_t tokens_milli;
+    int64_t tokens;
     int64_t at_ms;
 };
 
@@ -34,13 +35,13 @@ evs_err_t evs__api_sentry_open(evs_api_t *api, const evs_api_config_t *cfg)
             return EVS_ERR_NO_MEM;
         }
     }
-    if (cfg->sentry_rate > 0) {
+    if (cfg->sentry_quota > 0) {
         api->quota = calloc(CONFIG_EVS_STORE_MAX_PROJECTS, sizeof(*api->quota));
         if (!api->quota) {
             return EVS_ERR_NO_MEM;
         }
         for (size_t i = 0; i < CONFIG_EVS_STORE_MAX_PROJECTS; i++) {
-            api->quota[i].tokens_milli = (int64_t)cfg->sentry_rate * 1000;
+            api->quota[i].tokens = (int64_t)cfg->sentry_quota * EVS__UNIT;
             api->quota[i].at_ms = -1;
         }
     }
@@ -213,31 +214,34 @@ static bool authorize(evs_api_t *api, const evs_req_t *req, uint32_t pid, evs_re
 
 /* ---- quota ------------------------------------------------------------------------------- */
 
-/* Take @p n tokens of @p pid's bucket; on refusal *retry_s is when one event will fit. */
+/* Take @p n tokens of @p pid's bucket (sentry_quota a minute, refilled evenly, holding at most
+ * one minute's worth); on refusal *retry_s is when one event will fit. */
 static bool quota_take(evs_api_t *api, uint32_t pid, uint32_t n, uint32_t *retry_s)
 {
     if (!api->quota || pid == 0 || pid > CONFIG_EVS_STORE_MAX_PROJECTS || n == 0) {
         return true;
     }
-    const int64_t rate = api->cfg.sentry_rate;
-    const int64_t cap = rate * 1000;
+    const int64_t per_min = api->cfg.sentry_quota;
+    const int64_t cap = per_min * EVS__UNIT;
     int64_t now = (int64_t)evs_clock_mono_ms();
     bool ok;
     evs_mutex_lock(&api->quota_mu);
     struct evs__api_bucket *b = &api->quota[pid - 1];
     if (b->at_ms >= 0) {
-        b->tokens_milli += (now - b->at_ms) * rate;
-        if (b->tokens_milli > cap) {
-            b->tokens_milli = cap;
+        /* a millisecond adds per_min / 60000 of an event */
+        b->tokens += (now - b->at_ms) * per_min * (EVS__UNIT / 60000);
+        if (b->tokens > cap) {
+            b->tokens = cap;
         }
     }
     b->at_ms = now;
-    ok = b->tokens_milli >= (int64_t)n * 1000;
+    ok = b->tokens >= (int64_t)n * EVS__UNIT;
     if (ok) {
-        b->tokens_milli -= (int64_t)n * 1000;
+        b->tokens -= (int64_t)n * EVS__UNIT;
     } else {
-        int64_t missing = 1000 - b->tokens_milli; /* until one event fits */
-        int64_t ms = missing > 0 ? (missing + rate - 1) / rate : 0;
+        int64_t missing = EVS__UNIT - b->tokens;      /* until one event fits */
+        int64_t step = per_min * (EVS__UNIT / 60000); /* per ms */
+        int64_t ms = missing > 0 ? (missing + step - 1) / step : 0;
         *retry_s = (uint32_t)((ms + 999) / 1000);
         if (*retry_s == 0) {
             *retry_s = 1;

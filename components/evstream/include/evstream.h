@@ -44,7 +44,7 @@ typedef struct evs_config {
     int64_t retention_max_db_kb;     /**< 0 = unlimited */
     bool sync_full;                  /**< SQLite synchronous=FULL (survives power loss) */
     const char *sentry_cors_origins; /**< Sentry routes' CORS origins ("*" any); NULL: off */
-    uint32_t sentry_rate;            /**< Sentry events/s per project before 429; 0: no quota */
+    uint32_t sentry_quota;           /**< Sentry events/min per project, then 429; 0: none */
 } evs_config_t;
 
 #define EVS_CONFIG_DEFAULT()                                                                       \
@@ -55,7 +55,7 @@ typedef struct evs_config {
         .commit_interval_ms = CONFIG_EVS_COMMIT_INTERVAL_MS,                                       \
         .retention_max_events = CONFIG_EVS_RETENTION_MAX_EVENTS,                                   \
         .retention_max_db_kb = CONFIG_EVS_RETENTION_MAX_DB_KB, .sync_full = EVS__STORE_SYNC_FULL,  \
-        .sentry_cors_origins = NULL, .sentry_rate = 0,                                             \
+        .sentry_cors_origins = NULL, .sentry_quota = 0,                                            \
     }
 
 /**

@@ -99,7 +99,7 @@ evs_err_t evs_open(const evs_config_t *cfg, evs_t **out)
     ac.replay_max = cfg->replay_max;
     ac.enable_ws_streams = cfg->enable_ws_streams;
     ac.sentry_cors_origins = cfg->sentry_cors_origins;
-    ac.sentry_rate = cfg->sentry_rate;
+    ac.sentry_quota = cfg->sentry_quota;
     e = evs_api_open(&ac, evs->store, evs->hub, evs->auth, &evs->api);
     if (e != EVS_OK) {
         goto fail;
