@@ -13,9 +13,9 @@ root=$(pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
 only=${EVS_TEST_ONLY:-"plain asan tsan cross gateway small fuzz"}
 
-# Independent test clients from the npm registry (ws, eventsource, playwright-core), pinned by
-# the committed package-lock.json files.
-for d in tests/node tests/e2e; do
+# Independent test clients from the npm registry (ws, eventsource, playwright-core, the Sentry
+# SDKs), pinned by the committed package-lock.json files.
+for d in tests/node tests/e2e tests/sentry; do
     if [ -f "$d/package-lock.json" ] && [ ! -d "$d/node_modules" ]; then
         (cd "$d" && npm ci --no-audit --no-fund --loglevel=error)
     fi

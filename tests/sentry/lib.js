@@ -65,8 +65,8 @@ export class Daemon {
 
     async stop() {
         if (this.proc && this.proc.exitCode === null) {
+            this.proc.removeAllListeners('exit'); // the start-up one
             const done = new Promise((r) => this.proc.once('exit', r));
-            this.proc.removeAllListeners('exit');
             this.proc.kill('SIGTERM');
             const t = setTimeout(() => this.proc.kill('SIGKILL'), 15000 * SLOW);
             const code = await done;
@@ -159,7 +159,7 @@ export async function waitFor(what, fn, ms = 15000) {
     }
 }
 
-/** Run named async tests in order; print PASS/FAIL; exit 1 when one failed. */
+/** Run named async tests in order; print PASS/FAIL; return the number that failed. */
 export async function run(tests) {
     let failed = 0;
     for (const [name, fn] of tests) {
@@ -174,5 +174,5 @@ export async function run(tests) {
         }
     }
     console.log(`${tests.length - failed}/${tests.length} passed`);
-    process.exit(failed ? 1 : 0);
+    return failed;
 }

@@ -795,17 +795,26 @@ evs_err_t evs_sentry_event_map(const char *in, size_t len, char *out, size_t out
         if (obj_get(exc, "value", &v) && is_str(v)) {
             x.value_len = str_decode(v, x.value, sizeof(x.value));
         }
-        if (x.type_len == 0) {
-            memcpy(x.type, "Error", 6);
-            x.type_len = 5;
-        }
         span_t st;
         if (obj_get(exc, "stacktrace", &st) && obj_get(st, "frames", &v) && is_arr(v)) {
             x.frames = v;
             x.has_frames = true;
         }
+        /* A typeless or synthetic exception is how SDKs attach a stack to a message
+         * (captureMessage): the event is a message event, the frames still give the culprit. */
+        span_t mech;
+        bool synthetic = obj_get(exc, "mechanism", &mech) && obj_get(mech, "synthetic", &v) &&
+                         v.p < v.q && *v.p == 't';
+        if (x.type_len == 0 || synthetic) {
+            x.has = false;
+            if (msg_len == 0) {
+                msg_len = x.value_len < sizeof(msg) - 1 ? x.value_len : sizeof(msg) - 1;
+                memcpy(msg, x.value, msg_len);
+                msg[msg_len] = '\0';
+            }
+        }
     }
-    if (!x.has && obj_get(root, "stacktrace", &v)) {
+    if (!x.has_frames && obj_get(root, "stacktrace", &v)) {
         /* a message event with a thread stack: frames still give the culprit */
         span_t fr;
         if (obj_get(v, "frames", &fr) && is_arr(fr)) {
