@@ -483,8 +483,12 @@ static void ingest_events(evs_api_t *api, uint32_t pid, env_ctx_t *c, bool envel
         ev_slot_t *s = &c->evs[i];
         evs_json_error_t je;
         size_t mlen = 0;
-        /* the envelope header's event_id belongs to its (first) event */
+        /* the envelope header's event_id belongs to its (first) event; else a new one, used
+         * when the payload has none either */
         snprintf(s->id, sizeof(s->id), "%s", i == 0 ? header_id : "");
+        if (!s->id[0]) {
+            random_id(s->id);
+        }
         if (!evs_json_utf8_valid(s->payload, s->len)) {
             memset(&je, 0, sizeof(je));
             snprintf(je.reason, sizeof(je.reason), "event payload is not valid UTF-8");
@@ -503,9 +507,6 @@ static void ingest_events(evs_api_t *api, uint32_t pid, env_ctx_t *c, bool envel
             item_error(r, 400, s->index, envelope, &je);
             evs__api_reject(api, EVS_REJECT_INVALID, 1);
             goto done;
-        }
-        if (!s->id[0]) {
-            random_id(s->id);
         }
         s->ev.has_client_id = evs_sentry_id_parse(s->id, strlen(s->id), s->ev.client_id);
         evs[i] = s->ev;

@@ -457,6 +457,9 @@ evs_err_t evs_http_start(const evs_http_options_t *opt, struct mg_context **ctx,
         "max_request_size", maxreq,
         "enable_directory_listing", "no",
         "decode_url", "yes",
+        /* no automatic CORS preflight answer ("*" by default): OPTIONS reaches evs_api, where
+         * only the Sentry routes answer it, and only when configured */
+        "access_control_allow_origin", "",
         NULL,
     };
     /* clang-format on */
