@@ -76,7 +76,7 @@ for v in $only; do
         (cd build/test-small && ctest --output-on-failure -j "$jobs" -L 'unit|integration') || status=1 ;;
     fuzz)
         if [ -f tests/fuzz.cmake ]; then
-            EVS_TARGETS="fuzz_event fuzz_client_msg" \
+            EVS_TARGETS="fuzz_event fuzz_client_msg fuzz_envelope" \
                 build build/test-fuzz -DCMAKE_C_COMPILER=clang -DEVS_FUZZ=ON -DEVS_BUILD_BENCH=OFF
             (cd build/test-fuzz && ctest --output-on-failure -j "$jobs" -L fuzz) || status=1
         fi ;;

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: MIT
-# libFuzzer targets for evs_json (only with -DEVS_FUZZ=ON and clang): fuzz.event and
-# fuzz.client_msg run 20 s each under ctest (label fuzz); see the top of each fuzzer for
-# longer runs. In that build only these targets (and the libraries they need) matter:
-#   cmake --build <dir> --target fuzz_event fuzz_client_msg
+# libFuzzer targets for evs_json (only with -DEVS_FUZZ=ON and clang): fuzz.event,
+# fuzz.client_msg and fuzz.envelope (Sentry envelopes and events) run 20 s each under ctest
+# (label fuzz); see the top of each fuzzer for longer runs. In that build only these targets (and the libraries they need) matter:
+#   cmake --build <dir> --target fuzz_event fuzz_client_msg fuzz_envelope
 if(EVS_FUZZ AND TARGET evs_json)
     if(NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
         message(FATAL_ERROR "EVS_FUZZ=ON needs clang (-DCMAKE_C_COMPILER=clang)")
@@ -27,7 +27,7 @@ if(EVS_FUZZ AND TARGET evs_json)
         $<TARGET_PROPERTY:evs_auth,INCLUDE_DIRECTORIES>)
     target_compile_options(evs_json_fuzz PRIVATE -fsanitize=fuzzer-no-link ${_fuzz_san})
     target_link_libraries(evs_json_fuzz PUBLIC evs_core evs_port cjson mbedcrypto m)
-    foreach(t event client_msg)
+    foreach(t event client_msg envelope)
         add_executable(fuzz_${t} ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_${t}.c)
         target_compile_options(fuzz_${t} PRIVATE -fsanitize=fuzzer ${_fuzz_san})
         target_link_options(fuzz_${t} PRIVATE -fsanitize=fuzzer ${_fuzz_san})

@@ -11,6 +11,7 @@
 #include "evs_sentry.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -378,6 +379,69 @@ static bool put_str_fit(mapper_t *m, const char *k, const char *s, size_t n, siz
 }
 
 /* ---- the mapping ------------------------------------------------------------------------- */
+
+static bool digits(const char *s, size_t n, unsigned *out)
+{
+    unsigned v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return false;
+        }
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+/* An RFC 3339 date-time the native parser takes (YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM),
+ * from 1970); SDKs send other shapes now and then, which are then left out (the event gets the
+ * time it arrived) rather than failing the event. */
+static bool timestamp_ok(const char *s, size_t n)
+{
+    static const unsigned mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    unsigned y, mo, d, h, mi, sec, oh, om;
+    size_t i = 19;
+    if (n < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' ||
+        s[16] != ':' || !digits(s, 4, &y) || !digits(s + 5, 2, &mo) || !digits(s + 8, 2, &d) ||
+        !digits(s + 11, 2, &h) || !digits(s + 14, 2, &mi) || !digits(s + 17, 2, &sec)) {
+        return false;
+    }
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
+        (mo == 2 && d == 29 && !leap) || h > 23 || mi > 59 || sec > 59) {
+        return false;
+    }
+    if (s[i] == '.') {
+        size_t k = ++i;
+        while (i < n && s[i] >= '0' && s[i] <= '9') {
+            i++;
+        }
+        if (i == k) {
+            return false;
+        }
+    }
+    if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
+        return i + 1 == n;
+    }
+    return n - i == 6 && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':' &&
+           digits(s + i + 1, 2, &oh) && digits(s + i + 4, 2, &om) && oh <= 23 && om <= 59 &&
+           (y > 1970 || mo > 1 || d > 1 || s[i] == '-'); /* not before the epoch */
+}
+
+/* Epoch seconds the native parser takes: 0 to 253402300799, at most 31 characters. */
+static bool epoch_ok(span_t v)
+{
+    char buf[32];
+    size_t n = (size_t)(v.q - v.p);
+    if (n == 0 || n >= sizeof(buf) || *v.p == '-') {
+        return false;
+    }
+    memcpy(buf, v.p, n);
+    buf[n] = '\0';
+    char *end = NULL;
+    double t = strtod(buf, &end);
+    return end == buf + n && t >= 0 && t <= 253402300799.0;
+}
 
 static const char *map_level(span_t v)
 {
@@ -872,7 +936,7 @@ evs_err_t evs_sentry_event_map(const char *in, size_t len, char *out, size_t out
         }
     }
     if (obj_get(root, "timestamp", &v)) {
-        if (is_num(v) && *v.p != '-' && v.q - v.p < 32) {
+        if (is_num(v) && epoch_ok(v)) {
             size_t at = mark(&m);
             bool f = m.first;
             key(&m, "timestamp");
@@ -890,7 +954,9 @@ evs_err_t evs_sentry_event_map(const char *in, size_t len, char *out, size_t out
                     ts[n++] = 'Z';
                     ts[n] = '\0';
                 }
-                put_str_fit(&m, "timestamp", ts, n, rsv);
+                if (timestamp_ok(ts, n)) {
+                    put_str_fit(&m, "timestamp", ts, n, rsv);
+                }
             }
         }
     }
