@@ -276,6 +276,51 @@ static size_t scalar_text(span_t v, char *buf, size_t cap)
     return 0;
 }
 
+/* The top-level members the mapping reads, found in one pass over the event (an event of
+ * @sentry/node is mostly contexts, modules and breadcrumbs, which are skipped once). */
+static const char *const s_root_keys[] = {
+    "event_id", "level",   "environment", "release",     "platform",    "timestamp",
+    "logentry", "message", "exception",   "stacktrace",  "fingerprint", "tags",
+    "culprit",  "sdk",     "logger",      "server_name", "transaction",
+};
+#define ROOT_KEYS (sizeof(s_root_keys) / sizeof(s_root_keys[0]))
+
+typedef struct root {
+    span_t v[ROOT_KEYS];
+    bool has[ROOT_KEYS];
+} root_t;
+
+static void root_index(span_t obj, root_t *r)
+{
+    memset(r, 0, sizeof(*r));
+    const char *cur = obj.p + 1;
+    span_t k, v;
+    while (obj_next(&cur, obj.q, &k, &v)) {
+        size_t n = (size_t)(k.q - k.p);
+        for (size_t i = 0; i < ROOT_KEYS; i++) {
+            if (!r->has[i] && strlen(s_root_keys[i]) == n && memcmp(k.p, s_root_keys[i], n) == 0) {
+                r->v[i] = v;
+                r->has[i] = true;
+                break;
+            }
+        }
+    }
+}
+
+/* The first top-level member @p name (one of s_root_keys). */
+static bool rget(const root_t *r, const char *name, span_t *out)
+{
+    for (size_t i = 0; i < ROOT_KEYS; i++) {
+        if (strcmp(s_root_keys[i], name) == 0) {
+            if (r->has[i]) {
+                *out = r->v[i];
+            }
+            return r->has[i];
+        }
+    }
+    return false;
+}
+
 /* ---- event ids -------------------------------------------------------------------------- */
 
 bool evs_sentry_id_parse(const char *s, size_t len, uint8_t out[16])
@@ -463,12 +508,12 @@ static const char *map_level(span_t v)
 }
 
 /* message: logentry.formatted, logentry.message, message.formatted, message.message, message. */
-static size_t find_message(span_t root, char *buf, size_t cap)
+static size_t find_message(const root_t *root, char *buf, size_t cap)
 {
     static const char *const outer[] = {"logentry", "message"};
     span_t o, v;
     for (size_t i = 0; i < 2; i++) {
-        if (!obj_get(root, outer[i], &o)) {
+        if (!rget(root, outer[i], &o)) {
             continue;
         }
         if (is_str(o)) {
@@ -491,10 +536,10 @@ static size_t find_message(span_t root, char *buf, size_t cap)
 }
 
 /* The last exception value (Sentry: the outermost, the one raised last). */
-static bool find_exception(span_t root, span_t *exc)
+static bool find_exception(const root_t *root, span_t *exc)
 {
     span_t e, values;
-    if (!obj_get(root, "exception", &e)) {
+    if (!rget(root, "exception", &e)) {
         return false;
     }
     if (is_obj(e) && obj_get(e, "values", &values)) {
@@ -513,24 +558,25 @@ static bool frame_in_app(span_t f)
 /* "<file or module> in <function>" of the innermost in-app frame (else the innermost). */
 static size_t culprit_of(span_t frames, char *buf, size_t cap)
 {
-    size_t n = arr_len(frames);
-    span_t f, pick;
-    bool found = false;
-    for (size_t i = n; i-- > 0;) {
-        if (arr_at(frames, i, &f) && is_obj(f)) {
-            if (!found) {
-                pick = f;
-                found = true;
-            }
+    span_t f, pick, last_app;
+    bool found = false, app = false;
+    const char *cur = frames.p + 1;
+    while (arr_next(&cur, frames.q, &f)) {
+        if (is_obj(f)) {
+            pick = f; /* frames go from the outermost to the innermost */
+            found = true;
             if (frame_in_app(f)) {
-                pick = f;
-                break;
+                last_app = f;
+                app = true;
             }
         }
     }
     if (!found) {
         buf[0] = '\0';
         return 0;
+    }
+    if (app) {
+        pick = last_app;
     }
     char where[SHORT_MAX], fn[SHORT_MAX];
     span_t v;
@@ -787,9 +833,10 @@ static void put_exception(mapper_t *m, const exc_info_t *x, size_t reserve)
         size_t st_at = mark(m);
         evs__wr_cstr(&m->w, ",\"stacktrace\":[");
         size_t written = 0;
-        for (size_t i = nf - keep_n; i < nf; i++) {
-            span_t fr;
-            if (!arr_at(x->frames, i, &fr) || !is_obj(fr)) {
+        const char *cur = x->frames.p + 1;
+        span_t fr;
+        for (size_t i = 0; arr_next(&cur, x->frames.q, &fr); i++) {
+            if (i < nf - keep_n || !is_obj(fr)) {
                 continue;
             }
             size_t f_at = mark(m);
@@ -813,11 +860,11 @@ static void put_exception(mapper_t *m, const exc_info_t *x, size_t reserve)
     evs__wr_char(&m->w, '}');
 }
 
-static void put_short(mapper_t *m, span_t root, const char *name, size_t reserve)
+static void put_short(mapper_t *m, const root_t *root, const char *name, size_t reserve)
 {
     span_t v;
     char buf[SHORT_MAX];
-    if (obj_get(root, name, &v) && is_str(v)) {
+    if (rget(root, name, &v) && is_str(v)) {
         size_t n = str_decode(v, buf, sizeof(buf));
         if (n > 0) {
             put_str_fit(m, name, buf, n, reserve);
@@ -845,10 +892,12 @@ evs_err_t evs_sentry_event_map(const char *in, size_t len, char *out, size_t out
 
     /* gather what several fields need */
     char msg[CONFIG_EVS_MESSAGE_MAX_BYTES + 1];
-    size_t msg_len = find_message(root, msg, sizeof(msg));
+    root_t ri;
+    root_index(root, &ri);
+    size_t msg_len = find_message(&ri, msg, sizeof(msg));
     exc_info_t x;
     span_t exc;
-    x.has = find_exception(root, &exc);
+    x.has = find_exception(&ri, &exc);
     x.type_len = x.value_len = 0;
     x.has_frames = false;
     x.type[0] = x.value[0] = '\0';
@@ -878,7 +927,7 @@ evs_err_t evs_sentry_event_map(const char *in, size_t len, char *out, size_t out
             }
         }
     }
-    if (!x.has_frames && obj_get(root, "stacktrace", &v)) {
+    if (!x.has_frames && rget(&ri, "stacktrace", &v)) {
         /* a message event with a thread stack: frames still give the culprit */
         span_t fr;
         if (obj_get(v, "frames", &fr) && is_arr(fr)) {
@@ -892,7 +941,7 @@ evs_err_t evs_sentry_event_map(const char *in, size_t len, char *out, size_t out
         uint8_t raw[16];
         snprintf(given, sizeof(given), "%s", event_id);
         event_id[0] = '\0';
-        if (obj_get(root, "event_id", &v)) {
+        if (rget(&ri, "event_id", &v)) {
             id_text(v, event_id);
         }
         if (!event_id[0] && evs_sentry_id_parse(given, strlen(given), raw)) {
@@ -922,20 +971,20 @@ evs_err_t evs_sentry_event_map(const char *in, size_t len, char *out, size_t out
     }
     key(&m, "level");
     {
-        const char *lv = obj_get(root, "level", &v) ? map_level(v) : "error";
+        const char *lv = rget(&ri, "level", &v) ? map_level(v) : "error";
         evs__wr_jstr(&m.w, lv, strlen(lv));
     }
     static const char *const small[] = {"environment", "release", "platform"};
     for (size_t i = 0; i < 3; i++) {
         char buf[CONFIG_EVS_ENV_MAX_BYTES + 1];
-        if (obj_get(root, small[i], &v) && is_str(v)) {
+        if (rget(&ri, small[i], &v) && is_str(v)) {
             size_t n = str_decode(v, buf, sizeof(buf));
             if (n > 0) {
                 put_str_fit(&m, small[i], buf, n, rsv);
             }
         }
     }
-    if (obj_get(root, "timestamp", &v)) {
+    if (rget(&ri, "timestamp", &v)) {
         if (is_num(v) && epoch_ok(v)) {
             size_t at = mark(&m);
             bool f = m.first;
@@ -966,10 +1015,10 @@ evs_err_t evs_sentry_event_map(const char *in, size_t len, char *out, size_t out
         static const char none[] = "<unlabeled event>";
         put_str_fit(&m, "message", none, sizeof(none) - 1, rsv);
     }
-    if (obj_get(root, "fingerprint", &v)) {
+    if (rget(&ri, "fingerprint", &v)) {
         put_fingerprint(&m, v, &x, msg, msg_len, rsv);
     }
-    if (obj_get(root, "tags", &v)) {
+    if (rget(&ri, "tags", &v)) {
         put_tags(&m, v, rsv);
     }
     if (x.has) {
@@ -987,7 +1036,7 @@ evs_err_t evs_sentry_event_map(const char *in, size_t len, char *out, size_t out
         if (n > 0) {
             put_str_fit(&m, "culprit", c, n, RESERVE);
         }
-    } else if (obj_get(root, "culprit", &v) && is_str(v)) {
+    } else if (rget(&ri, "culprit", &v) && is_str(v)) {
         char c[CULPRIT_MAX];
         size_t n = str_decode(v, c, sizeof(c));
         if (n > 0) {
@@ -995,7 +1044,7 @@ evs_err_t evs_sentry_event_map(const char *in, size_t len, char *out, size_t out
         }
     }
     span_t sdk;
-    if (obj_get(root, "sdk", &sdk) && is_obj(sdk)) {
+    if (rget(&ri, "sdk", &sdk) && is_obj(sdk)) {
         char name[CONFIG_EVS_ENV_MAX_BYTES + 1], ver[CONFIG_EVS_ENV_MAX_BYTES + 1];
         size_t nl = 0, vl = 0;
         if (obj_get(sdk, "name", &v) && is_str(v)) {
@@ -1016,9 +1065,9 @@ evs_err_t evs_sentry_event_map(const char *in, size_t len, char *out, size_t out
             keep(&m, at, f, RESERVE);
         }
     }
-    put_short(&m, root, "logger", RESERVE);
-    put_short(&m, root, "server_name", RESERVE);
-    put_short(&m, root, "transaction", RESERVE);
+    put_short(&m, &ri, "logger", RESERVE);
+    put_short(&m, &ri, "server_name", RESERVE);
+    put_short(&m, &ri, "transaction", RESERVE);
     evs__wr_char(&m.w, '}');
     if (m.w.overflow || m.w.len > limit) {
         /* cannot happen: every part above kept RESERVE bytes free */
