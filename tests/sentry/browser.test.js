@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { Daemon, run, waitFor } from './lib.js';
+import { Daemon, SLOW, run, waitFor } from './lib.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const MODULES = join(HERE, 'node_modules');
@@ -96,6 +96,11 @@ function serve(htmlFor) {
             res.end(htmlFor());
             return;
         }
+        if (u.pathname === '/blank') {
+            res.writeHead(200, { 'Content-Type': 'text/html' });
+            res.end('<!doctype html><title>blank</title>');
+            return;
+        }
         if (u.pathname === '/favicon.ico') {
             res.writeHead(204);
             res.end();
@@ -127,8 +132,8 @@ async function testUncaughtErrorArrivesThroughCors() {
     pg.on('console', (m) => process.env.EVS_TEST_VERBOSE && console.log('[page]', m.text()));
     pg.on('pageerror', (e) => console.log('[page error]', String(e)));
     pg.on('requestfailed', (r) => process.env.EVS_TEST_VERBOSE && console.log('[failed]', r.url()));
-    await pg.goto(origin + '/');
-    await pg.waitForFunction(() => window.__ready === true, null, { timeout: 30000 });
+    await pg.goto(origin + '/', { timeout: 60000 * SLOW });
+    await pg.waitForFunction(() => window.__ready === true, null, { timeout: 60000 * SLOW });
     // an uncaught error from an event handler: the SDK's global handler reports it
     await pg.evaluate(() => {
         document.getElementById('b').addEventListener('click', function onCheckout() {
@@ -155,7 +160,7 @@ async function testUncaughtErrorArrivesThroughCors() {
     assert.ok(sent.every((u) => /\/api\/\d+\/envelope\/\?.*sentry_key=[0-9a-f]{32}/.test(u)), sent);
     // the SDK could read the answer: CORS let it through
     const sends = await pg.waitForFunction(() => window.__sends.length > 0 && window.__sends, null,
-        { timeout: 15000 }).then((h) => h.jsonValue());
+        { timeout: 15000 * SLOW }).then((h) => h.jsonValue());
     assert.deepEqual(sends[0], { ok: true, status: 200 });
     // a preflighted request (a custom content type and header) is allowed too
     const pre = await pg.evaluate(async (url) => {
@@ -173,12 +178,11 @@ async function testUncaughtErrorArrivesThroughCors() {
 }
 
 async function testOtherOriginRefused() {
-    // the same page from an origin not in the list: the browser blocks the SDK's request
-    const other = `http://localhost:${srv.address().port}`;
+    // a page of an origin not in the list (another port): the browser blocks the request
+    const other = await serve(() => '');
     const ctx = await browser.newContext();
     const pg = await ctx.newPage();
-    await pg.goto(other + '/');
-    await pg.waitForFunction(() => window.__ready === true, null, { timeout: 30000 });
+    await pg.goto(`http://127.0.0.1:${other.address().port}/blank`);
     const r = await pg.evaluate(async (url) => {
         try {
             await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
@@ -189,6 +193,7 @@ async function testOtherOriginRefused() {
     }, dsn.replace(/^http:\/\/([0-9a-f]+)@([^/]+)\/(\d+)$/, 'http://$2/api/$3/envelope/?sentry_key=$1'));
     assert.equal(r, 'blocked');
     await ctx.close();
+    other.close();
 }
 
 srv = await serve(() => page(dsn));
