@@ -165,8 +165,9 @@ export async function run(tests) {
     for (const [name, fn] of tests) {
         const t0 = Date.now();
         try {
-            await fn();
-            console.log(`PASS ${name} (${((Date.now() - t0) / 1000).toFixed(2)}s)`);
+            const r = await fn();
+            console.log(`${r === 'skip' ? 'SKIP' : 'PASS'} ${name} ` +
+                `(${((Date.now() - t0) / 1000).toFixed(2)}s)`);
         } catch (e) {
             failed++;
             console.log(`FAIL ${name}`);

@@ -13,6 +13,9 @@ import { Daemon, config, run, waitFor } from './lib.js';
 
 const CFG = config();
 const SENTRY_MAX = CFG.CONFIG_EVS_SENTRY_MAX_BYTES ?? 262144;
+const EVENT_MAX = CFG.CONFIG_EVS_EVENT_MAX_BYTES ?? 4096;
+// the small board's 1 KiB events keep the first fields of the mapping order (docs/api.md) only
+const ROOMY = EVENT_MAX >= 4096;
 let D;
 
 async function init(dsn, extra = {}, drop = []) {
@@ -73,16 +76,19 @@ async function testMappingGroupingStream() {
         assert.equal(d.environment, 'staging');
         assert.equal(d.release, 'gateway-app@1.2.3');
         assert.equal(d.platform, 'node');
-        assert.equal(d.sdk.name, 'sentry.javascript.node');
         assert.equal(d.exception.type, 'TypeError');
         assert.match(d.exception.value, /sensor/);
-        assert.equal(d.message, d.exception.value);
         assert.deepEqual(d.tags.unit, 'pump-7');
         assert.deepEqual(d.tags.site, 'north');
-        assert.ok(Array.isArray(d.exception.stacktrace) && d.exception.stacktrace.length > 0);
-        const top = d.exception.stacktrace[d.exception.stacktrace.length - 1];
-        assert.equal(top.function, 'throwDeep');
-        assert.match(d.culprit, /node\.test.* in throwDeep/);
+        if (ROOMY) {
+            assert.equal(d.message, d.exception.value);
+            assert.equal(d.sdk.name, 'sentry.javascript.node');
+            assert.ok(Array.isArray(d.exception.stacktrace) && d.exception.stacktrace.length > 0);
+            const top = d.exception.stacktrace[d.exception.stacktrace.length - 1];
+            assert.equal(top.function, 'throwDeep');
+            assert.match(d.culprit, /node\.test.* in throwDeep/);
+        }
+        assert.ok(JSON.stringify(d).length <= EVENT_MAX + 384);
     }
     assert.equal(e1.issue_id, e2.issue_id, 'the same exception twice is one issue');
     const m = byId[ids[2]];
@@ -110,8 +116,9 @@ async function testMappingGroupingStream() {
 async function testGzipFromTheSdk() {
     // @sentry/node gzips bodies over 32 KiB: a big "extra" makes one
     if (SENTRY_MAX < 64 * 1024) {
-        console.log('SKIP gzip through the SDK: CONFIG_EVS_SENTRY_MAX_BYTES is ' + SENTRY_MAX);
-        return;
+        console.log('gzip through the SDK needs CONFIG_EVS_SENTRY_MAX_BYTES >= 64 KiB, not ' +
+            SENTRY_MAX + ' (tests/integration/test_api_sentry.py covers gzip here)');
+        return 'skip';
     }
     const p = await D.project();
     const encodings = [];
