@@ -3,7 +3,10 @@
  * HTTP ingest load generator: CONNS threads, each with one keep-alive connection, each posting
  * one request at a time (single events or batches) for DURATION seconds and timing every
  * acknowledgement (send of the request to the end of the 202 body). Prints one JSON line.
- * Usage: bench_ingest PORT INGEST_KEY CONNS BATCH DURATION_S. Driven by bench_ingest.py.
+ * Usage: bench_ingest PORT KEY CONNS BATCH DURATION_S [MODE PROJECT_ID]. Driven by
+ * bench_ingest.py and bench_sentry.py. MODE: native (POST /api/v1/events, the default),
+ * envelope (the same events as Sentry envelope items, KEY a DSN key), envelope_sdk (events the
+ * size and shape of @sentry/node's: contexts, a stack, breadcrumbs; about 3 KB each).
  */
 #define _GNU_SOURCE 1 /* strcasestr */
 #include <arpa/inet.h>
@@ -22,9 +25,46 @@
 
 #define MAX_SAMPLES (1u << 20)
 
+typedef enum mode { M_NATIVE = 0, M_ENVELOPE, M_ENVELOPE_SDK } mode_t_;
+
+/* What @sentry/node adds to an event (contexts, a stack of frames with source lines,
+ * breadcrumbs), to measure the mapping's cost on realistic payloads. */
+static const char s_sdk_extra[] =
+    ",\"platform\":\"node\",\"environment\":\"production\",\"release\":\"app@1.0.0\","
+    "\"server_name\":\"gw-1\",\"sdk\":{\"name\":\"sentry.javascript.node\",\"version\":"
+    "\"11.12.0\",\"integrations\":[\"EventFilters\",\"FunctionToString\",\"LinkedErrors\","
+    "\"Dedupe\",\"RequestData\",\"Console\",\"Http\",\"NodeFetch\",\"OnUncaughtException\","
+    "\"OnUnhandledRejection\",\"ContextLines\",\"Context\",\"Modules\"]},"
+    "\"contexts\":{\"runtime\":{\"name\":\"node\",\"version\":\"v20.20.2\"},\"os\":{\"name\":"
+    "\"Debian\",\"version\":\"12\",\"kernel_version\":\"6.1.0\"},\"device\":{\"arch\":\"arm\","
+    "\"memory_size\":4026531840,\"processor_count\":4},\"trace\":{\"trace_id\":"
+    "\"770bf531423646afbb2049935f7cbbcc\",\"span_id\":\"bd936956c97f7c59\"}},"
+    "\"exception\":{\"values\":[{\"type\":\"TypeError\",\"value\":\"Cannot read properties of "
+    "undefined (reading 'value')\",\"mechanism\":{\"type\":\"generic\",\"handled\":true},"
+    "\"stacktrace\":{\"frames\":["
+    "{\"filename\":\"node:internal/process/task_queues\",\"module\":\"task_queues\","
+    "\"function\":\"process.processTicksAndRejections\",\"lineno\":95,\"colno\":5,"
+    "\"in_app\":false},"
+    "{\"filename\":\"/srv/app/lib/poll.js\",\"module\":\"poll\",\"function\":\"pollSensors\","
+    "\"lineno\":42,\"colno\":17,\"in_app\":true,\"pre_context\":[\"async function "
+    "pollSensors(bus) {\",\"  for (const s of bus.sensors) {\"],\"context_line\":\"    const "
+    "v = s.reading.value;\",\"post_context\":[\"    publish(s.id, v);\",\"  }\"]},"
+    "{\"filename\":\"/srv/app/lib/sensor.js\",\"module\":\"sensor\",\"function\":\"read\","
+    "\"lineno\":7,\"colno\":3,\"in_app\":true,\"pre_context\":[\"export function read(s) "
+    "{\"],\"context_line\":\"  return s.reading.value;\",\"post_context\":[\"}\"]}]}}]},"
+    "\"breadcrumbs\":{\"values\":["
+    "{\"timestamp\":1796316000.1,\"category\":\"console\",\"level\":\"log\",\"message\":"
+    "\"polling 12 sensors\"},{\"timestamp\":1796316000.2,\"category\":\"http\",\"data\":"
+    "{\"method\":\"GET\",\"url\":\"http://10.0.0.5/status\",\"status_code\":200}},"
+    "{\"timestamp\":1796316000.3,\"category\":\"console\",\"level\":\"warning\",\"message\":"
+    "\"sensor 7 slow\"}]},"
+    "\"modules\":{\"@sentry/node\":\"11.12.0\",\"mqtt\":\"5.10.1\",\"serialport\":\"12.0.0\"}";
+
 typedef struct worker {
     int id;
     int port;
+    mode_t_ mode;
+    const char *project;
     const char *key;
     int batch;
     double duration_s;
@@ -100,7 +140,8 @@ static int read_response(int fd, char *buf, size_t cap)
 static void *run(void *arg)
 {
     worker_t *w = arg;
-    size_t body_cap = (size_t)w->batch * 160 + 64;
+    size_t per = w->mode == M_ENVELOPE_SDK ? sizeof(s_sdk_extra) + 256 : 256;
+    size_t body_cap = (size_t)w->batch * per + 64;
     char *body = malloc(body_cap);
     char *req = malloc(body_cap + 512);
     char *resp = malloc(1 << 16);
@@ -113,23 +154,44 @@ static void *run(void *arg)
     uint64_t deadline = now_ns() + (uint64_t)(w->duration_s * 1e9);
     while (now_ns() < deadline) {
         size_t bl = 0;
-        if (w->batch > 1) {
-            body[bl++] = '[';
-        }
-        for (int i = 0; i < w->batch; i++) {
-            bl += (size_t)snprintf(body + bl, body_cap - bl,
-                                   "%s{\"level\":\"error\",\"message\":\"bench w%d n%llu\","
-                                   "\"tags\":{\"conn\":\"%d\"}}",
-                                   i ? "," : "", w->id, (unsigned long long)seq++, w->id);
-        }
-        if (w->batch > 1) {
-            body[bl++] = ']';
-        }
-        int rl = snprintf(req, body_cap + 512,
+        int rl;
+        if (w->mode == M_NATIVE) {
+            if (w->batch > 1) {
+                body[bl++] = '[';
+            }
+            for (int i = 0; i < w->batch; i++) {
+                bl += (size_t)snprintf(body + bl, body_cap - bl,
+                                       "%s{\"level\":\"error\",\"message\":\"bench w%d n%llu\","
+                                       "\"tags\":{\"conn\":\"%d\"}}",
+                                       i ? "," : "", w->id, (unsigned long long)seq++, w->id);
+            }
+            if (w->batch > 1) {
+                body[bl++] = ']';
+            }
+            rl = snprintf(req, body_cap + 512,
                           "POST /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                           "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
                           "Content-Length: %zu\r\n\r\n%.*s",
                           w->key, bl, (int)bl, body);
+        } else {
+            /* one envelope: a header line, then one event item per event (ids never repeat) */
+            bl += (size_t)snprintf(body + bl, body_cap - bl, "{}\n");
+            for (int i = 0; i < w->batch; i++) {
+                unsigned long long n = seq++;
+                bl += (size_t)snprintf(
+                    body + bl, body_cap - bl,
+                    "{\"type\":\"event\"}\n{\"event_id\":\"%08x%08x%016llx\",\"level\":"
+                    "\"error\",\"message\":\"bench w%d n%llu\",\"tags\":{\"conn\":\"%d\"}%s}\n",
+                    (unsigned)w->id, (unsigned)getpid(), n, w->id, n, w->id,
+                    w->mode == M_ENVELOPE_SDK ? s_sdk_extra : "");
+            }
+            rl = snprintf(req, body_cap + 512,
+                          "POST /api/%s/envelope/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                          "X-Sentry-Auth: Sentry sentry_version=7, sentry_key=%s, "
+                          "sentry_client=bench/1\r\nContent-Type: application/x-sentry-envelope\r\n"
+                          "Content-Length: %zu\r\n\r\n%.*s",
+                          w->project, w->key, bl, (int)bl, body);
+        }
         uint64_t t0 = now_ns();
         if (send(fd, req, (size_t)rl, MSG_NOSIGNAL) != rl) {
             w->errors++;
@@ -137,13 +199,13 @@ static void *run(void *arg)
         }
         int st = read_response(fd, resp, 1 << 16);
         uint64_t dt = now_ns() - t0;
-        if (st == 202) {
+        if (st == 202 || (st == 200 && w->mode != M_NATIVE)) {
             w->requests++;
             w->events += (uint64_t)w->batch;
             if (w->nlat < MAX_SAMPLES) {
                 w->lat_ns[w->nlat++] = dt;
             }
-        } else if (st == 503) {
+        } else if (st == 503 || st == 429) {
             usleep(1000);
         } else {
             w->errors++;
@@ -171,9 +233,17 @@ static int cmp_u64(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    if (argc != 6) {
-        fprintf(stderr, "usage: %s PORT INGEST_KEY CONNS BATCH DURATION_S\n", argv[0]);
+    if (argc != 6 && argc != 8) {
+        fprintf(stderr, "usage: %s PORT KEY CONNS BATCH DURATION_S [MODE PROJECT_ID]\n", argv[0]);
         return 2;
+    }
+    mode_t_ mode = M_NATIVE;
+    const char *project = "0";
+    if (argc == 8) {
+        mode = !strcmp(argv[6], "envelope")       ? M_ENVELOPE
+               : !strcmp(argv[6], "envelope_sdk") ? M_ENVELOPE_SDK
+                                                  : M_NATIVE;
+        project = argv[7];
     }
     int port = atoi(argv[1]);
     int conns = atoi(argv[3]);
@@ -192,6 +262,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < conns; i++) {
         w[i] = (worker_t){.id = i,
                           .port = port,
+                          .mode = mode,
+                          .project = project,
                           .key = argv[2],
                           .batch = batch,
                           .duration_s = dur,

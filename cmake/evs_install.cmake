@@ -99,6 +99,8 @@ foreach(_l ${_evs_ext})
         string(TOLOWER ${CMAKE_MATCH_2} _name)
         if(_l STREQUAL "SQLite::SQLite3")
             set(_pkg SQLite3)
+        elseif(_l STREQUAL "ZLIB::ZLIB")
+            set(_name z) # libz
         endif()
         string(APPEND EVS_PC_LIBS_PRIVATE " -l${_name}")
         string(APPEND EVS_FIND_DEPS "find_dependency(${_pkg})\n")

@@ -60,6 +60,8 @@ typedef struct options {
     bool recover;          /* --recover: move a corrupt database aside, salvage, exit */
     bool use_syslog;
     bool check_only;
+    char sentry_cors[1024];
+    uint32_t sentry_quota;
 } options_t;
 
 static void usage(FILE *f)
@@ -81,6 +83,8 @@ static void usage(FILE *f)
             "  --backup FILE       copy the database to FILE (online backup, safe while another\n"
             "                      evstreamd runs on it) and exit\n"
             "  --recover           move a corrupt database aside, salvage it into a new one, exit\n"
+            "  --sentry-cors LIST  origins allowed to post to the Sentry routes from a browser\n"
+            "                      (comma separated, * = any; default: none)\n"
             "  --log-level L       error, warn, info (default) or debug\n"
             "  --syslog            log to syslog (daemon facility) instead of stderr\n"
             "  --check-config      validate the options and the config file, then exit\n"
@@ -90,7 +94,8 @@ static void usage(FILE *f)
             "ws_streams, log_level, "
             "commit_interval_ms, queue_depth, retention_max_events,\n"
             "retention_max_db_kb, "
-            "sync (normal|full), send_timeout_ms, keepalive_s, stream_mode (fd|conn).\n"
+            "sync (normal|full), send_timeout_ms, keepalive_s, stream_mode (fd|conn),\n"
+            "sentry_cors, sentry_quota.\n"
             "See docs/configuration.md.\n",
             CONFIG_EVS_DEFAULT_PORT, CONFIG_EVS_DEFAULT_DB_PATH);
 }
@@ -181,6 +186,12 @@ static bool apply(options_t *o, const char *key, const char *val, const char *wh
     } else if (!strcmp(key, "stream_mode")) {
         ok = !strcmp(val, "fd") || !strcmp(val, "conn");
         o->stream_fd = !strcmp(val, "fd");
+    } else if (!strcmp(key, "sentry_cors")) {
+        ok = strlen(val) < sizeof(o->sentry_cors) && !strpbrk(val, "\r\n");
+        snprintf(o->sentry_cors, sizeof(o->sentry_cors), "%s", ok ? val : "");
+    } else if (!strcmp(key, "sentry_quota")) {
+        ok = parse_i64(val, 0, 1000000, &x);
+        o->sentry_quota = (uint32_t)x;
     } else {
         log_msg(LOG_ERROR, "%s: unknown option \"%s\"", where, key);
         return false;
@@ -256,6 +267,7 @@ static int parse_args(options_t *o, int argc, char **argv)
         {"--fastcgi", "fastcgi"},
         {"--fastcgi-prefix", "fastcgi_prefix"},
         {"--stream-mode", "stream_mode"},
+        {"--sentry-cors", "sentry_cors"},
     };
     /* the config file first, so that the command line wins */
     for (int i = 1; i < argc; i++) {
@@ -404,6 +416,11 @@ static void demo_project(evs_t *evs, int port)
            "http://localhost:%d/api/v1/projects/%u/events\n\n"
            "Dashboard: http://localhost:%d/#project=%u&token=%s\n\n",
            p.id, ik, dt, port, ik, dt, port, p.id, port, p.id, dt);
+    if (p.dsn_key[0]) {
+        /* Sentry SDKs report here when given this DSN (another machine: this host's address) */
+        printf("Sentry SDKs: use the DSN\n  dsn: http://%s@localhost:%d/%u\n\n", p.dsn_key, port,
+               p.id);
+    }
     fflush(stdout);
 }
 
@@ -567,6 +584,10 @@ int main(int argc, char **argv)
             (long long)o.retention_max_events, (long long)o.retention_max_db_kb,
             o.sync_full ? "full" : "normal", o.send_timeout_ms, o.keepalive_s);
     print_budget();
+    if (o.sentry_cors[0] || o.sentry_quota) {
+        log_msg(LOG_INFO, "sentry routes: cors %s, quota %u events/min per project",
+                o.sentry_cors[0] ? o.sentry_cors : "off", o.sentry_quota);
+    }
     if (!o.admin_token[0]) {
         log_msg(LOG_WARN, "no admin token: project management is disabled "
                           "(--admin-token or $EVSTREAMD_ADMIN_TOKEN)");
@@ -585,6 +606,8 @@ int main(int argc, char **argv)
     cfg.retention_max_db_kb = o.retention_max_db_kb;
     cfg.sync_full = o.sync_full;
     cfg.stream_fd_fastpath = o.stream_fd;
+    cfg.sentry_cors_origins = o.sentry_cors[0] ? o.sentry_cors : NULL;
+    cfg.sentry_quota = o.sentry_quota;
     evs_t *evs = NULL;
     evs_err_t e = evs_open(&cfg, &evs);
     if (e != EVS_OK) {

@@ -17,8 +17,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 only=${EVS_TEST_ONLY:-"plain asan tsan cross gateway small fuzz"}
 
 # Independent test clients from the npm registry (ws, eventsource, playwright-core; the OpenAPI
-# linter @redocly/cli and ajv), pinned by the committed package-lock.json files.
-for d in tests/node tests/e2e tests/clients; do
+# linter @redocly/cli and ajv, the Sentry SDKs), pinned by the committed package-lock.json files.
+for d in tests/node tests/e2e tests/clients tests/sentry; do
     [ -f "$d/package-lock.json" ] || { echo "$d/package-lock.json is missing" >&2; exit 1; }
     if [ ! -d "$d/node_modules" ]; then
         (cd "$d" && npm ci --no-audit --no-fund --loglevel=error)
@@ -120,9 +120,9 @@ for v in $only; do
         build build/test-small -DBOARD=esp32s3 -DEVS_BUILD_BENCH=OFF
         run_ctest build/test-small 30 -L 'unit|integration' || status=1 ;;
     fuzz)
-        EVS_TARGETS="fuzz_event fuzz_client_msg fuzz_ws_frame fuzz_fcgi_record fuzz_query fuzz_precheck" \
+        EVS_TARGETS="fuzz_event fuzz_client_msg fuzz_ws_frame fuzz_fcgi_record fuzz_query fuzz_precheck fuzz_envelope" \
             build build/test-fuzz -DCMAKE_C_COMPILER=clang -DEVS_FUZZ=ON -DEVS_BUILD_BENCH=OFF
-        run_ctest build/test-fuzz 6 -L fuzz || status=1 ;;
+        run_ctest build/test-fuzz 7 -L fuzz || status=1 ;;
     *) echo "unknown variant $v" >&2; status=1 ;;
     esac
 done

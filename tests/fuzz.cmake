@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: MIT
 # libFuzzer targets (only with -DEVS_FUZZ=ON and clang), label fuzz: fuzz.event and
-# fuzz.client_msg (evs_json) run 20 s each under ctest; fuzz.ws_frame (WebSocket codec),
+# fuzz.client_msg and fuzz.envelope (Sentry envelopes and events; evs_json) run 20 s each
+# under ctest; fuzz.ws_frame (WebSocket codec),
 # fuzz.fcgi_record (FastCGI record check), fuzz.query (query strings and URL filters) and
 # fuzz.precheck (the HTTP checks before the body) 15 s each. Every target checks invariants
 # (see the top of each fuzzer, with how to run it longer) and starts from its committed corpus
 # in tests/fuzz/corpus/<name>. In that build only these targets (and the libraries they need)
-# matter: cmake --build <dir> --target fuzz_event fuzz_client_msg fuzz_ws_frame ...
+# matter: cmake --build <dir> --target fuzz_event fuzz_client_msg fuzz_envelope fuzz_ws_frame ...
 if(EVS_FUZZ AND TARGET evs_json)
     if(NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
         message(FATAL_ERROR "EVS_FUZZ=ON needs clang (-DCMAKE_C_COMPILER=clang)")
@@ -30,7 +31,7 @@ if(EVS_FUZZ AND TARGET evs_json)
         $<TARGET_PROPERTY:evs_auth,INCLUDE_DIRECTORIES>)
     target_compile_options(evs_json_fuzz PRIVATE -fsanitize=fuzzer-no-link ${_fuzz_san})
     target_link_libraries(evs_json_fuzz PUBLIC evs_core evs_port cjson mbedcrypto m)
-    foreach(t event client_msg)
+    foreach(t event client_msg envelope)
         add_executable(fuzz_${t} ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_${t}.c)
         target_compile_options(fuzz_${t} PRIVATE -fsanitize=fuzzer ${_fuzz_san})
         target_link_options(fuzz_${t} PRIVATE -fsanitize=fuzzer ${_fuzz_san})

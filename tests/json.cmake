@@ -7,3 +7,7 @@ if(TARGET evs_json)
     # Link seam for the arena allocation failure (see test_json.c).
     target_link_options(test_json PRIVATE -Wl,--wrap=malloc)
 endif()
+# unit.json_sentry: the Sentry envelope cutter and event mapping (evs_sentry.h)
+if(TARGET evs_json)
+    evs_unit_test(json_sentry LIBS evs_json evs_auth evs_core evs_port cjson cmocka m)
+endif()

@@ -249,15 +249,20 @@ def test_database_failure_at_the_api():
             body["results"][:3]
         after = d.metrics().get('evs_events_rejected_total{reason="store"}', 0)
         assert after - before >= per, (before, after, per)
-        # a single event now: 503 as well, never a 202
+        # a single event now: a 503 as well, unless its smaller write fits under the limit (the
+        # store recovers by itself): then it is acknowledged only because it is stored
         st, _, body = d.post_event(p["ingest_key"], {"message": "one more", "extra": {"p": pad}})
-        assert st == 503 and body["error"] and body["code"], (st, body)
-        # the health check says so; reads still work, and they show no event that was refused
-        st, _, body = d.request("GET", "/healthz")
-        assert st == 503, (st, body)
+        assert st in (202, 503), (st, body)
+        if st == 503:
+            assert body["error"] and body["code"], body
+            hst, _, hbody = d.request("GET", "/healthz")  # the health check says so
+            assert hst == 503, (hst, hbody)
+        else:
+            accepted += 1
+        # reads still work, and they show exactly the acknowledged events
         stored = d.all_events(p["id"], p["dashboard_token"])
         assert len(stored) == accepted, (len(stored), accepted)
-        assert not any(e["data"]["message"] == "one more" for e in stored)
+        assert any(e["data"]["message"] == "one more" for e in stored) == (st == 202)
     finally:
         try:
             d.close()

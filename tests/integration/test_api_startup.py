@@ -127,10 +127,10 @@ def test_corrupt_database_is_refused_then_recovered():
                  and not f.endswith(("-wal", "-shm"))]
         assert len(aside) == 1, (os.listdir(tmp), out)
         assert digest(os.path.join(tmp, aside[0])) == bad, "the corrupt file was changed"
-        assert "salvaged 1 projects, 2 keys" in out and "damaged" in out, out
+        assert "salvaged 1 projects, 3 keys" in out and "damaged" in out, out
         con = sqlite3.connect(db)
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        assert con.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert con.execute("PRAGMA user_version").fetchone()[0] == 2
         n = con.execute("SELECT count(*) FROM events").fetchone()[0]
         con.close()
         assert 0 < n < 300, n  # all but the rows of the damaged page, from both ends

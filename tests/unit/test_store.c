@@ -354,7 +354,7 @@ static void test_store_migration_empty_file_then_reopen_keeps_data(void **state)
     ingest_ok(st, pid, &e, &r);
     int64_t last = r.event_id;
     evs_store_close(st);
-    assert_int_equal(sql_int("PRAGMA user_version"), 1);
+    assert_int_equal(sql_int("PRAGMA user_version"), 2);
     assert_int_equal(sql_int("SELECT count(*) FROM events"), 2);
 
     st = NULL;
@@ -375,7 +375,7 @@ static void test_store_migration_empty_file_then_reopen_keeps_data(void **state)
     assert_int_equal(evs_store_issue_get(st, r.issue_id, &is), EVS_OK);
     assert_int_equal(is.count, 3);
     evs_store_close(st);
-    assert_int_equal(sql_int("PRAGMA user_version"), 1);
+    assert_int_equal(sql_int("PRAGMA user_version"), 2);
 
     /* a newer schema than this build knows is refused */
     sqlite3 *db;
@@ -1138,6 +1138,152 @@ static void test_store_close_drains_queue(void **state)
     rm_db();
 }
 
+/* A database of schema 1 (before client ids) is migrated on open, its data kept. */
+static void test_store_migration_v1_to_v2_adds_client_ids(void **state)
+{
+    (void)state;
+    evs_store_config_t c = base_cfg();
+    evs_store_t *st = NULL;
+    evs_event_t e;
+    evs_ingest_result_t r;
+    assert_int_equal(evs_store_open(&c, &st), EVS_OK);
+    uint32_t pid = mk_project(st, "old", 1);
+    mk_event(&e, EVS_LEVEL_ERROR, "production", 7, "{\"message\":\"m1\"}");
+    ingest_ok(st, pid, &e, &r);
+    evs_store_close(st);
+    /* back to what schema 1 had */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(s_db, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db, "DROP TABLE event_client_ids; PRAGMA user_version=1", NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    st = NULL;
+    assert_int_equal(evs_store_open(&c, &st), EVS_OK);
+    evs_store_close(st);
+    assert_int_equal(sql_int("PRAGMA user_version"), 2);
+    assert_int_equal(sql_int("SELECT count(*) FROM event_client_ids"), 0);
+    assert_int_equal(sql_int("SELECT count(*) FROM events"), 1);
+    rm_db();
+}
+
+/* The same client id (an SDK's retry), in one batch or later: stored once, the same ids
+ * answered, no notice for the repeat; another project may use the same id. */
+static void test_store_client_id_repeat_stored_once(void **state)
+{
+    (void)state;
+    evs_store_config_t c = base_cfg();
+    c.notice_fn = rec_fn;
+    c.notice_ctx = &s_rec;
+    rec_reset();
+    evs_store_t *st = NULL;
+    assert_int_equal(evs_store_open(&c, &st), EVS_OK);
+    uint32_t p1 = mk_project(st, "c1", 1);
+    uint32_t p2 = mk_project(st, "c2", 3);
+    evs_event_t e[3];
+    evs_ingest_result_t r[3];
+    for (int i = 0; i < 3; i++) {
+        mk_event(&e[i], EVS_LEVEL_ERROR, "production", 9, "{\"message\":\"dup\"}");
+        memset(e[i].client_id, 0xab, sizeof(e[i].client_id));
+        e[i].has_client_id = true;
+    }
+    /* two in one submit (one transaction) */
+    ingest_ok(st, p1, &e[0], &r[0]);
+    assert_false(r[0].duplicate);
+    int notices = rec_count();
+    assert_int_equal(evs_store_ingest(st, p1, &e[1], &r[1]), EVS_OK);
+    assert_true(r[1].duplicate);
+    assert_int_equal(r[1].event_id, r[0].event_id);
+    assert_int_equal(r[1].issue_id, r[0].issue_id);
+    assert_int_equal(rec_count(), notices); /* nothing streamed for the repeat */
+    assert_int_equal(evs_store_last_event_id(st, p1), r[0].event_id);
+    /* same id, other project: its own event */
+    ingest_ok(st, p2, &e[2], &r[2]);
+    assert_false(r[2].duplicate);
+    assert_true(r[2].event_id > r[0].event_id);
+    evs_issue_t is;
+    assert_int_equal(evs_store_issue_get(st, r[0].issue_id, &is), EVS_OK);
+    assert_int_equal(is.count, 1);
+    evs_store_close(st);
+    assert_int_equal(sql_int("SELECT count(*) FROM events"), 2);
+    assert_int_equal(sql_int("SELECT count(*) FROM event_client_ids"), 2);
+    rm_db();
+}
+
+/* Repeats inside one transaction, and retention dropping the ids of deleted events. */
+static void test_store_client_id_same_batch_and_retention(void **state)
+{
+    (void)state;
+    evs_store_config_t c = base_cfg();
+    c.retention_max_events = 2;
+    c.retention_batch = 10;
+    evs_store_t *st = NULL;
+    assert_int_equal(evs_store_open(&c, &st), EVS_OK);
+    uint32_t pid = mk_project(st, "rb", 1);
+    enum { N = 6 };
+    evs_event_t e[N];
+    char json[N][32];
+    for (int i = 0; i < N; i++) {
+        snprintf(json[i], sizeof(json[i]), "{\"message\":\"m%d\"}", i);
+        mk_event(&e[i], EVS_LEVEL_ERROR, "production", 20 + i, json[i]);
+        memset(e[i].client_id, i / 2, sizeof(e[i].client_id)); /* pairs share an id */
+        e[i].has_client_id = true;
+    }
+    /* one submit: the writer takes all six into one transaction */
+    void *ctxs[N];
+    done_ctr_t ctr;
+    ctr_init(&ctr);
+    for (int i = 0; i < N; i++) {
+        ctxs[i] = &ctr;
+    }
+    assert_int_equal(evs_store_submit(st, pid, e, N, ctr_done, ctxs), EVS_OK);
+    ctr_wait(&ctr, N);
+    assert_int_equal(ctr.ok, N);
+    ctr_destroy(&ctr);
+    assert_int_equal(sql_int("SELECT count(*) FROM event_client_ids"), 2);
+    /* one more distinct event: retention (2 events) deletes the oldest and its client id */
+    evs_event_t last;
+    evs_ingest_result_t r;
+    mk_event(&last, EVS_LEVEL_ERROR, "production", 40, "{\"message\":\"last\"}");
+    memset(last.client_id, 0x77, sizeof(last.client_id));
+    last.has_client_id = true;
+    ingest_ok(st, pid, &last, &r);
+    assert_false(r.duplicate);
+    evs_store_close(st);
+    assert_int_equal(sql_int("SELECT count(*) FROM events"), 2);
+    /* only the ids of events still stored remain */
+    assert_int_equal(sql_int("SELECT count(*) FROM event_client_ids WHERE event NOT IN "
+                             "(SELECT id FROM events)"),
+                     0);
+    rm_db();
+}
+
+static void test_store_dsn_key_lookup(void **state)
+{
+    (void)state;
+    evs_store_config_t c = base_cfg();
+    evs_store_t *st = NULL;
+    assert_int_equal(evs_store_open(&c, &st), EVS_OK);
+    uint8_t a[32], b[32], d[32];
+    mk_hash(a, 71);
+    mk_hash(b, 72);
+    mk_hash(d, 73);
+    evs_project_t p;
+    assert_int_equal(evs_store_project_create_dsn(st, "dsn", a, b, d, &p), EVS_OK);
+    uint32_t got = 0;
+    evs_key_kind_t kind = 0;
+    assert_int_equal(evs_store_key_lookup(st, d, &got, &kind), EVS_OK);
+    assert_int_equal(got, p.id);
+    assert_int_equal(kind, EVS_KEY_DSN);
+    evs_store_close(st);
+    st = NULL;
+    assert_int_equal(evs_store_open(&c, &st), EVS_OK); /* loaded back at open */
+    assert_int_equal(evs_store_key_lookup(st, d, &got, &kind), EVS_OK);
+    assert_int_equal(kind, EVS_KEY_DSN);
+    evs_store_close(st);
+    rm_db();
+}
+
 int main(void)
 {
     evs_mutex_init(&s_rec.mu);
@@ -1158,6 +1304,10 @@ int main(void)
         cmocka_unit_test(test_store_projects_and_key_lookup),
         cmocka_unit_test(test_store_notices_before_done),
         cmocka_unit_test(test_store_close_drains_queue),
+        cmocka_unit_test(test_store_migration_v1_to_v2_adds_client_ids),
+        cmocka_unit_test(test_store_client_id_repeat_stored_once),
+        cmocka_unit_test(test_store_client_id_same_batch_and_retention),
+        cmocka_unit_test(test_store_dsn_key_lookup),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }

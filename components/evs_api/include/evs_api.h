@@ -26,11 +26,18 @@ typedef struct evs_api evs_api_t;
 typedef struct evs_api_config {
     const char *admin_token; /**< copied (hashed) at open; NULL or "" = no admin access */
     bool enable_ws_streams;  /**< false: WebSocket stream upgrades are refused (SSE only) */
+    /** Sentry routes: origins allowed cross-origin, comma separated ("*": any); NULL or "":
+     *  no CORS (the default). Copied at open. */
+    const char *sentry_cors_origins;
+    /** Sentry routes: events per minute per project before 429 (a token bucket holding one
+     *  minute's worth); 0: no quota (the default). */
+    uint32_t sentry_quota;
 } evs_api_config_t;
 
 #define EVS_API_CONFIG_DEFAULT()                                                                   \
     {                                                                                              \
-        .admin_token = NULL, .enable_ws_streams = true,                                            \
+        .admin_token = NULL, .enable_ws_streams = true, .sentry_cors_origins = NULL,               \
+        .sentry_quota = 0,                                                                         \
     }
 
 /**
@@ -137,11 +144,19 @@ const char *evs_api_status_text(int status);
 /** "invalid", "too_large", ... as used in `evs_events_rejected_total{reason=...}`. */
 const char *evs_api_reject_name(evs_reject_reason_t r);
 
+/** Sentry item types counted apart (evs_sentry.h: EVS_SENTRY_ITEM_COUNT). */
+#define EVS_API_SENTRY_TYPES 8
+
 /** Counters kept by the service (relaxed atomics), rendered by GET /metrics. */
 typedef struct evs_api_metrics {
     atomic_uint_fast64_t events_ingested;
     atomic_uint_fast64_t events_rejected[EVS_REJECT_COUNT];
     atomic_uint_fast64_t projects_refused; /**< 507: the project table is full */
+    /** Sentry-compatible ingest: items received by type (evs_sentry_item_type_t order) */
+    atomic_uint_fast64_t sentry_items[EVS_API_SENTRY_TYPES];
+    atomic_uint_fast64_t sentry_requests;     /**< requests to the two Sentry routes */
+    atomic_uint_fast64_t sentry_rate_limited; /**< 429s: queue full or over the quota */
+    atomic_uint_fast64_t sentry_duplicates;   /**< events whose event_id was stored before */
 } evs_api_metrics_t;
 
 evs_api_metrics_t *evs_api_metrics(evs_api_t *api);
@@ -169,7 +184,7 @@ const evs_api_config_t *evs_api_config(const evs_api_t *api);
 typedef struct evs_resp {
     int status;
     const char *content_type; /**< static string */
-    char headers[160];
+    char headers[512];
     char *body; /**< owned; free with evs_resp_free() */
     size_t len;
     size_t cap;

@@ -16,6 +16,7 @@
 #include "evs_version.h"
 
 #include "evs_assets.h"
+#include "evs_sentry.h"
 
 evs_err_t evs_api_open(const evs_api_config_t *cfg, evs_store_t *store, evs_hub_t *hub,
                        evs_streams_t *streams, evs_auth_t *auth, evs_api_t **out)
@@ -40,12 +41,27 @@ evs_err_t evs_api_open(const evs_api_config_t *cfg, evs_store_t *store, evs_hub_
         evs_auth_hash(cfg->admin_token, strlen(cfg->admin_token), api->admin_hash);
         api->has_admin = true;
     }
+    api->cfg.sentry_cors_origins = NULL;
+    if (evs_mutex_init(&api->quota_mu) != 0) {
+        free(api);
+        return EVS_ERR_NO_MEM;
+    }
+    if (evs__api_sentry_open(api, cfg) != EVS_OK) {
+        evs_api_close(api);
+        return EVS_ERR_NO_MEM;
+    }
     *out = api;
     return EVS_OK;
 }
 
 void evs_api_close(evs_api_t *api)
 {
+    if (!api) {
+        return;
+    }
+    free(api->sentry_cors);
+    free(api->quota);
+    evs_mutex_destroy(&api->quota_mu);
     free(api);
 }
 
@@ -137,6 +153,11 @@ evs_err_t evs_api_authenticate(evs_api_t *api, const evs_req_t *req, const char 
     if (!found || len >= sizeof(qbuf)) {
         return EVS_ERR_UNAUTHORIZED;
     }
+    return evs__api_resolve_key(api, k, len, out);
+}
+
+evs_err_t evs__api_resolve_key(evs_api_t *api, const char *k, size_t len, evs_principal_t *out)
+{
     uint8_t hash[EVS_AUTH_HASH_LEN];
     evs_auth_hash(k, len, hash);
     if (api->has_admin && evs_auth_equal(hash, api->admin_hash, sizeof(hash))) {
@@ -149,7 +170,8 @@ evs_err_t evs_api_authenticate(evs_api_t *api, const evs_req_t *req, const char 
     if (evs_store_key_lookup(api->store, hash, &pid, &kind) != EVS_OK) {
         return EVS_ERR_UNAUTHORIZED;
     }
-    out->kind = kind == EVS_KEY_INGEST ? EVS_PRINCIPAL_INGEST : EVS_PRINCIPAL_DASHBOARD;
+    /* a DSN key is an ingest key that Sentry SDKs can carry: it ingests, nothing else */
+    out->kind = kind == EVS_KEY_DASHBOARD ? EVS_PRINCIPAL_DASHBOARD : EVS_PRINCIPAL_INGEST;
     out->project_id = pid;
     return EVS_OK;
 }
@@ -550,6 +572,23 @@ size_t evs_api_render_metrics(evs_api_t *api, char *buf, size_t cap)
          "evs_store_retention_deleted_total %" PRIu64 "\n",
          ss.events_committed, ss.events_discarded, ss.queue_full, ss.queue_depth_hwm,
          ss.retention_deleted);
+    mput(&m, "# HELP evs_sentry_items_total Sentry envelope items received, by type.\n"
+             "# TYPE evs_sentry_items_total counter\n");
+    for (int t = 0; t < EVS_API_SENTRY_TYPES; t++) {
+        mput(&m, "evs_sentry_items_total{type=\"%s\"} %" PRIu64 "\n",
+             evs_sentry_item_name((evs_sentry_item_type_t)t), ld(&mt->sentry_items[t]));
+    }
+    mput(&m,
+         "# HELP evs_sentry_requests_total Requests to the Sentry routes.\n"
+         "# TYPE evs_sentry_requests_total counter\n"
+         "evs_sentry_requests_total %" PRIu64 "\n"
+         "# HELP evs_sentry_rate_limited_total Sentry requests answered 429.\n"
+         "# TYPE evs_sentry_rate_limited_total counter\n"
+         "evs_sentry_rate_limited_total %" PRIu64 "\n"
+         "# HELP evs_sentry_duplicates_total Sentry events whose event_id was stored before.\n"
+         "# TYPE evs_sentry_duplicates_total counter\n"
+         "evs_sentry_duplicates_total %" PRIu64 "\n",
+         ld(&mt->sentry_requests), ld(&mt->sentry_rate_limited), ld(&mt->sentry_duplicates));
     mput(&m,
          "# HELP evs_store_errors_total Write transactions that failed, by kind.\n"
          "# TYPE evs_store_errors_total counter\n"

@@ -432,11 +432,24 @@ evs_err_t evs_api_project_create(evs_api_t *api, const char *name, char *ingest_
     if (e != EVS_OK) {
         return e;
     }
+    /* the DSN key: hex, since Sentry SDKs accept only [A-Za-z0-9_] in a DSN's key */
+    char dsn[EVS_AUTH_HEX_KEY_LEN + 1];
+    _Static_assert(sizeof(dsn) <= sizeof(out->dsn_key), "evs_project_t.dsn_key holds a key");
+    e = evs_auth_new_hex_key(api->auth, dsn, sizeof(dsn));
+    if (e != EVS_OK) {
+        return e;
+    }
     uint8_t ih[EVS_AUTH_HASH_LEN];
     uint8_t dh[EVS_AUTH_HASH_LEN];
+    uint8_t sh[EVS_AUTH_HASH_LEN];
     evs_auth_hash(ingest_key, strlen(ingest_key), ih);
     evs_auth_hash(dashboard_token, strlen(dashboard_token), dh);
-    return evs_store_project_create(api->store, name, ih, dh, out);
+    evs_auth_hash(dsn, strlen(dsn), sh);
+    e = evs_store_project_create_dsn(api->store, name, ih, dh, sh, out);
+    if (e == EVS_OK && out) {
+        memcpy(out->dsn_key, dsn, sizeof(dsn));
+    }
+    return e;
 }
 
 static void put_time(evs_resp_t *r, int64_t ms)
@@ -742,7 +755,14 @@ static void route_projects(evs_api_t *api, const evs_req_t *req, const char *bod
     evs_resp_printf(r, "{\"id\":%" PRIu32 ",\"name\":", proj.id);
     RESP_ENCODE(r, strlen(proj.name) * 2 + 8,
                 evs_json_encode_string(BUF, CAP, proj.name, strlen(proj.name)));
-    evs_resp_printf(r, ",\"ingest_key\":\"%s\",\"dashboard_token\":\"%s\"}", ik, dt);
+    evs_resp_printf(r, ",\"ingest_key\":\"%s\",\"dashboard_token\":\"%s\"", ik, dt);
+    /* the Sentry DSN, with the host the client reached us by */
+    const char *host = req->header ? req->header(req->io, "Host") : NULL;
+    bool host_ok = host && host[0] && strlen(host) < 256 &&
+                   strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                                ".-:[]_") == strlen(host);
+    evs_resp_printf(r, ",\"dsn_key\":\"%s\",\"dsn\":\"http://%s@%s/%" PRIu32 "\"}", proj.dsn_key,
+                    proj.dsn_key, host_ok ? host : "localhost", proj.id);
 }
 
 static void route_project(evs_api_t *api, const evs_req_t *req, const route_t *rt, evs_resp_t *r)
@@ -1003,6 +1023,9 @@ void evs_api_handle(evs_api_t *api, const evs_req_t *req, const char *body, size
     route_t rt;
     split_path(req->path ? req->path : "/", &rt);
 
+    if (evs__api_sentry_handle(api, req, body, body_len, r)) {
+        return; /* /api/<project_id>/envelope/ and /store/: api_sentry.c */
+    }
     if (rt.n == 1 && seg_is(&rt, 0, "healthz")) {
         if (!method_is(req, "GET")) {
             not_allowed(r, "GET");
@@ -1080,6 +1103,10 @@ static const char *route_methods(const route_t *rt, bool *auth)
 
 bool evs_api_precheck(evs_api_t *api, const evs_req_t *req, evs_resp_t *r)
 {
+    int sentry = evs__api_sentry_precheck(api, req, r);
+    if (sentry >= 0) {
+        return sentry == 1;
+    }
     route_t rt;
     split_path(req->path ? req->path : "/", &rt);
     bool auth = false;

@@ -36,6 +36,18 @@ void evs_auth_close(evs_auth_t *auth);
  */
 evs_err_t evs_auth_new_key(evs_auth_t *auth, const char *prefix, char *out, size_t cap);
 
+/** Length of a hex key (evs_auth_new_hex_key), NUL not counted. */
+#define EVS_AUTH_HEX_KEY_LEN 32
+
+/**
+ * @brief Generate a new random key of EVS_AUTH_HEX_KEY_LEN lowercase hex characters (16 random
+ *        bytes) into @p out: the DSN public key of Sentry-compatible ingest, whose SDKs accept
+ *        only `[A-Za-z0-9_]` there.
+ * @return EVS_OK, EVS_ERR_INVALID_ARG (@p cap <= EVS_AUTH_HEX_KEY_LEN), EVS_ERR_IO.
+ * @note Thread-safe (internally locked).
+ */
+evs_err_t evs_auth_new_hex_key(evs_auth_t *auth, char *out, size_t cap);
+
 /** SHA-256 of @p len bytes of @p key. Thread-safe. */
 void evs_auth_hash(const char *key, size_t len, uint8_t out[EVS_AUTH_HASH_LEN]);
 

@@ -152,6 +152,33 @@ evs_err_t evs_auth_new_key(evs_auth_t *auth, const char *prefix, char *out, size
     return EVS_OK;
 }
 
+evs_err_t evs_auth_new_hex_key(evs_auth_t *auth, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789abcdef";
+    uint8_t raw[EVS_AUTH_HEX_KEY_LEN / 2];
+
+    if (out == NULL || cap < EVS_AUTH_HEX_KEY_LEN + 1) {
+        return EVS_ERR_INVALID_ARG;
+    }
+    out[0] = '\0';
+    if (auth == NULL) {
+        return EVS_ERR_INVALID_ARG;
+    }
+    evs_mutex_lock(&auth->lock);
+    int rc = mbedtls_ctr_drbg_random(&auth->drbg, raw, sizeof(raw));
+    evs_mutex_unlock(&auth->lock);
+    if (rc != 0) {
+        return EVS_ERR_IO;
+    }
+    for (size_t i = 0; i < sizeof(raw); i++) {
+        out[2 * i] = hex[raw[i] >> 4];
+        out[2 * i + 1] = hex[raw[i] & 15];
+    }
+    out[EVS_AUTH_HEX_KEY_LEN] = '\0';
+    memset(raw, 0, sizeof(raw));
+    return EVS_OK;
+}
+
 void evs_auth_hash(const char *key, size_t len, uint8_t out[EVS_AUTH_HASH_LEN])
 {
     (void)evs__sha256((const unsigned char *)key, len, out, 0);

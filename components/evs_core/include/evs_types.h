@@ -99,6 +99,10 @@ typedef struct evs_event {
     int64_t timestamp_ms; /**< event time, ms since the epoch UTC */
     const char *json;     /**< normalized event object, not NUL terminated */
     size_t json_len;
+    /** A client-chosen id (Sentry's event_id, 16 bytes): with @c has_client_id, the store keeps
+     *  one event per (project, client_id) and answers a repeat with the stored ids. */
+    uint8_t client_id[16];
+    bool has_client_id;
 } evs_event_t;
 
 /** An issue as stored and served. Times are ms since the epoch (UTC). */

@@ -53,7 +53,7 @@ static const char *req_header(void *io, const char *name)
  * meet Nagle's algorithm and the peer's delayed ACK (40 ms per request). */
 static void send_resp(struct mg_connection *c, const evs_resp_t *r, bool close)
 {
-    char head[512];
+    char head[1024]; /* status line, fixed headers and evs_resp_t.headers (512) */
     int hl = snprintf(head, sizeof(head),
                       "HTTP/1.1 %d %s\r\n"
                       "Content-Type: %s\r\n"
@@ -514,6 +514,9 @@ evs_err_t evs_http_start(const evs_http_options_t *opt, struct mg_context **ctx,
         "max_request_size", maxreq,
         "enable_directory_listing", "no",
         "decode_url", "yes",
+        /* no automatic CORS preflight answer ("*" by default): OPTIONS reaches evs_api, where
+         * only the Sentry routes answer it, and only when configured */
+        "access_control_allow_origin", "",
         NULL,
     };
     /* clang-format on */

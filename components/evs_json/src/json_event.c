@@ -645,6 +645,7 @@ evs_err_t evs_json_parse_event(const char *in, size_t len, char *out, size_t out
     if (ev != NULL) {
         ev->json = NULL;
         ev->json_len = 0;
+        ev->has_client_id = false; /* native events carry none (Sentry's event_id sets one) */
     }
     if ((in == NULL && len > 0) || out == NULL || ev == NULL) {
         evs__json_err(err, "invalid_json", "", "invalid argument");

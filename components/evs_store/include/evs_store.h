@@ -88,6 +88,8 @@ typedef struct evs_ingest_result {
     int64_t event_id; /**< > 0 when stored; 0 when discarded */
     int64_t issue_id;
     bool discarded; /**< its issue is discarded: acknowledged, neither stored nor streamed */
+    bool duplicate; /**< its client_id was stored before: the ids are the stored event's, and
+                         nothing was stored or streamed this time */
 } evs_ingest_result_t;
 
 /** Called on the writer thread after COMMIT (or on failure). Must not block. */
@@ -122,11 +124,15 @@ typedef struct evs_project {
     uint32_t id;
     char name[128];
     int64_t created_ms;
+    /** The DSN public key in clear: set only in the answer of a project creation that made one
+     *  (evs_api_project_create), "" everywhere else (the store keeps only its hash). */
+    char dsn_key[33];
 } evs_project_t;
 
 typedef enum evs_key_kind {
     EVS_KEY_INGEST = 1,
     EVS_KEY_DASHBOARD = 2,
+    EVS_KEY_DSN = 3, /**< the DSN public key of Sentry-compatible ingest: ingests only */
 } evs_key_kind_t;
 
 /** Create a project with the given key hashes (written through the writer thread).
@@ -134,6 +140,12 @@ typedef enum evs_key_kind {
 evs_err_t evs_store_project_create(evs_store_t *store, const char *name,
                                    const uint8_t ingest_hash[32], const uint8_t dashboard_hash[32],
                                    evs_project_t *out);
+/** The same, with a third key: the project's DSN key hash (@p dsn_hash may be NULL: none).
+ *  All keys are written in one transaction. */
+evs_err_t evs_store_project_create_dsn(evs_store_t *store, const char *name,
+                                       const uint8_t ingest_hash[32],
+                                       const uint8_t dashboard_hash[32], const uint8_t *dsn_hash,
+                                       evs_project_t *out);
 typedef void (*evs_project_fn)(void *ctx, const evs_project_t *p);
 evs_err_t evs_store_projects(evs_store_t *store, evs_project_fn cb, void *ctx);
 evs_err_t evs_store_project_get(evs_store_t *store, uint32_t id, evs_project_t *out);

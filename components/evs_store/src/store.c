@@ -39,6 +39,11 @@ static const char *const s_migrations[EVS__SCHEMA_VERSION] = {
     /* one index for every events query: appends touch one leaf per commit (flash), and level
      * filters are checked on the index entry before the row is read */
     "CREATE INDEX events_project ON events(project, id, level);",
+    /* 2: client-chosen event ids (Sentry's event_id), one stored event per (project, cid); the
+     * rowid is the event's id, so retention drops them with their events */
+    "CREATE TABLE event_client_ids(event INTEGER PRIMARY KEY, project INTEGER NOT NULL,"
+    " cid BLOB NOT NULL, issue INTEGER NOT NULL);"
+    "CREATE UNIQUE INDEX event_client_ids_cid ON event_client_ids(project, cid);",
 };
 
 /* Per-item outcome of a batch, filled inside the transaction, published after COMMIT. */
@@ -236,7 +241,7 @@ static evs_err_t load_tables(evs_store_t *s)
     uint32_t k = 0;
     rc = sqlite3_prepare_v2(s->wdb, "SELECT hash, kind, project FROM keys", -1, &st, NULL);
     while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (k >= 2u * CONFIG_EVS_STORE_MAX_PROJECTS) {
+        if (k >= 3u * CONFIG_EVS_STORE_MAX_PROJECTS) {
             sqlite3_finalize(st);
             return EVS_ERR_CONFIG;
         }
@@ -397,6 +402,13 @@ static int retention_step(evs_store_t *s, int64_t total, int64_t *deleted)
         return rc;
     }
     *deleted = sqlite3_changes64(s->wdb);
+    if (*deleted > 0) {
+        rc = sqlite3_step(s->st_cid_retention);
+        sqlite3_reset(s->st_cid_retention);
+        if (rc != SQLITE_DONE) {
+            return rc;
+        }
+    }
     return SQLITE_OK;
 }
 
@@ -426,7 +438,25 @@ static int process_event(evs_store_t *s, const evs__store_item_t *it, evs__store
         res->r.err = EVS_ERR_NOT_FOUND;
         return SQLITE_OK;
     }
-    sqlite3_stmt *st = s->st_issue_find;
+    sqlite3_stmt *st;
+    if (ev->has_client_id) {
+        /* a repeat (an SDK's retry), possibly earlier in this same transaction */
+        st = s->st_cid_find;
+        sqlite3_bind_int64(st, 1, it->project_id);
+        sqlite3_bind_blob(st, 2, ev->client_id, sizeof(ev->client_id), SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            res->r.event_id = sqlite3_column_int64(st, 0);
+            res->r.issue_id = sqlite3_column_int64(st, 1);
+            res->r.duplicate = true;
+            rc = SQLITE_DONE;
+        }
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE || res->r.duplicate) {
+            return rc == SQLITE_DONE ? SQLITE_OK : rc;
+        }
+    }
+    st = s->st_issue_find;
     sqlite3_bind_int64(st, 1, it->project_id);
     sqlite3_bind_blob(st, 2, ev->fingerprint, EVS_FINGERPRINT_LEN, SQLITE_STATIC);
     rc = sqlite3_step(st);
@@ -485,6 +515,19 @@ static int process_event(evs_store_t *s, const evs__store_item_t *it, evs__store
         return rc;
     }
     (*next_id)++;
+
+    if (ev->has_client_id) {
+        st = s->st_cid_insert;
+        sqlite3_bind_int64(st, 1, event_id);
+        sqlite3_bind_int64(st, 2, it->project_id);
+        sqlite3_bind_blob(st, 3, ev->client_id, sizeof(ev->client_id), SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, issue_id);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) {
+            return rc;
+        }
+    }
 
     st = s->st_issue_update;
     sqlite3_bind_int64(st, 1, ev->timestamp_ms);
@@ -546,7 +589,7 @@ static void run_batch(evs_store_t *s, uint32_t n)
     rc = exec(s->wdb, "BEGIN IMMEDIATE");
     for (uint32_t i = 0; i < n && rc == SQLITE_OK; i++) {
         rc = process_event(s, &s->batch[i], &s->results[i], &next_id);
-        if (s->results[i].r.event_id > 0) {
+        if (s->results[i].r.event_id > 0 && !s->results[i].r.duplicate) {
             stored++;
         }
         if (s->results[i].r.discarded) {
@@ -590,7 +633,7 @@ static void run_batch(evs_store_t *s, uint32_t n)
     /* publish the new in-memory state before anyone hears about the commit */
     for (uint32_t i = 0; i < n; i++) {
         evs__store_result_t *res = &s->results[i];
-        if (res->r.err != EVS_OK || res->r.discarded) {
+        if (res->r.err != EVS_OK || res->r.discarded || res->r.duplicate) {
             continue;
         }
         evs__store_project_t *p = evs__store_project_slot(s, s->batch[i].project_id);
@@ -616,7 +659,8 @@ static void run_batch(evs_store_t *s, uint32_t n)
      * finds the event's messages already behind its cursor (its `connected` state includes
      * them), and the notices may point at the submitters' events, valid until their done. */
     for (uint32_t i = 0; i < n; i++) {
-        if (s->results[i].r.err == EVS_OK && s->results[i].r.event_id > 0) {
+        if (s->results[i].r.err == EVS_OK && s->results[i].r.event_id > 0 &&
+            !s->results[i].r.duplicate) {
             publish_event_notices(s, i);
         }
     }
@@ -765,7 +809,8 @@ static void run_project(evs_store_t *s, evs__store_ctl_t *c)
     sqlite3_stmt *st = NULL;
     uint32_t n = atomic_load_explicit(&s->n_projects, memory_order_relaxed);
     uint32_t k = atomic_load_explicit(&s->n_keys, memory_order_relaxed);
-    if (n >= CONFIG_EVS_STORE_MAX_PROJECTS || k + 2 > 2u * CONFIG_EVS_STORE_MAX_PROJECTS) {
+    uint32_t nk = c->dsn_hash != NULL ? 3 : 2;
+    if (n >= CONFIG_EVS_STORE_MAX_PROJECTS || k + nk > 3u * CONFIG_EVS_STORE_MAX_PROJECTS) {
         c->err = EVS_ERR_FULL;
         return;
     }
@@ -788,6 +833,9 @@ static void run_project(evs_store_t *s, evs__store_ctl_t *c)
     }
     if (rc == SQLITE_OK) {
         rc = insert_key(s, c->dashboard_hash, EVS_KEY_DASHBOARD, pid);
+    }
+    if (rc == SQLITE_OK && c->dsn_hash != NULL) {
+        rc = insert_key(s, c->dsn_hash, EVS_KEY_DSN, pid);
     }
     if (rc == SQLITE_OK) {
         rc = exec(s->wdb, "COMMIT");
@@ -814,7 +862,12 @@ static void run_project(evs_store_t *s, evs__store_ctl_t *c)
     memcpy(s->keys[k + 1].hash, c->dashboard_hash, 32);
     s->keys[k + 1].kind = EVS_KEY_DASHBOARD;
     s->keys[k + 1].project_id = pid;
-    atomic_store_explicit(&s->n_keys, k + 2, memory_order_release);
+    if (c->dsn_hash != NULL) {
+        memcpy(s->keys[k + 2].hash, c->dsn_hash, 32);
+        s->keys[k + 2].kind = EVS_KEY_DSN;
+        s->keys[k + 2].project_id = pid;
+    }
+    atomic_store_explicit(&s->n_keys, k + nk, memory_order_release);
     atomic_store_explicit(&s->n_projects, n + 1, memory_order_release);
     c->project = p->p;
     c->err = EVS_OK;
@@ -947,7 +1000,8 @@ static void free_store(evs_store_t *s)
 {
     sqlite3_stmt *sts[] = {s->st_issue_find,   s->st_issue_insert, s->st_issue_update,
                            s->st_event_insert, s->st_retention,    s->st_page_count,
-                           s->st_freelist,     s->st_issue_get,    s->st_issue_status};
+                           s->st_freelist,     s->st_issue_get,    s->st_issue_status,
+                           s->st_cid_find,     s->st_cid_insert,   s->st_cid_retention};
     for (size_t i = 0; i < sizeof(sts) / sizeof(sts[0]); i++) {
         sqlite3_finalize(sts[i]);
     }
@@ -1092,6 +1146,22 @@ static evs_err_t open_db(evs_store_t *s)
     if (rc == SQLITE_OK) {
         rc = prepare(s->wdb, "UPDATE issues SET status=? WHERE id=?", &s->st_issue_status);
     }
+    if (rc == SQLITE_OK) {
+        rc = prepare(s->wdb, "SELECT event, issue FROM event_client_ids WHERE project=? AND cid=?",
+                     &s->st_cid_find);
+    }
+    if (rc == SQLITE_OK) {
+        rc = prepare(s->wdb,
+                     "INSERT INTO event_client_ids(event, project, cid, issue)"
+                     " VALUES(?,?,?,?)",
+                     &s->st_cid_insert);
+    }
+    if (rc == SQLITE_OK) {
+        rc = prepare(s->wdb,
+                     "DELETE FROM event_client_ids WHERE event <"
+                     " coalesce((SELECT min(id) FROM events), 9223372036854775807)",
+                     &s->st_cid_retention);
+    }
     if (rc != SQLITE_OK) {
         return evs__store_err(rc);
     }
@@ -1147,7 +1217,7 @@ evs_err_t evs_store_open(const evs_store_config_t *cfg, evs_store_t **out)
     s->batch = calloc(s->batch_cap, sizeof(*s->batch));
     s->results = calloc(s->batch_cap, sizeof(*s->results));
     s->projects = calloc(CONFIG_EVS_STORE_MAX_PROJECTS, sizeof(*s->projects));
-    s->keys = calloc(2u * CONFIG_EVS_STORE_MAX_PROJECTS, sizeof(*s->keys));
+    s->keys = calloc(3u * CONFIG_EVS_STORE_MAX_PROJECTS, sizeof(*s->keys));
     s->readers = calloc(s->n_readers, sizeof(*s->readers));
     s->reader_busy = calloc(s->n_readers, sizeof(*s->reader_busy));
     if (s->path == NULL || s->q == NULL || s->batch == NULL || s->results == NULL ||
@@ -1296,6 +1366,14 @@ evs_err_t evs_store_project_create(evs_store_t *store, const char *name,
                                    const uint8_t ingest_hash[32], const uint8_t dashboard_hash[32],
                                    evs_project_t *out)
 {
+    return evs_store_project_create_dsn(store, name, ingest_hash, dashboard_hash, NULL, out);
+}
+
+evs_err_t evs_store_project_create_dsn(evs_store_t *store, const char *name,
+                                       const uint8_t ingest_hash[32],
+                                       const uint8_t dashboard_hash[32], const uint8_t *dsn_hash,
+                                       evs_project_t *out)
+{
     if (out != NULL) {
         memset(out, 0, sizeof(*out));
     }
@@ -1309,7 +1387,8 @@ evs_err_t evs_store_project_create(evs_store_t *store, const char *name,
     evs__store_ctl_t c = {.kind = EVS__CTL_PROJECT,
                           .name = name,
                           .ingest_hash = ingest_hash,
-                          .dashboard_hash = dashboard_hash};
+                          .dashboard_hash = dashboard_hash,
+                          .dsn_hash = dsn_hash};
     evs_err_t err = run_ctl(store, &c);
     if (err == EVS_OK && out != NULL) {
         *out = c.project;

@@ -11,7 +11,7 @@
 #include "evs_port.h"
 #include "evs_store.h"
 
-#define EVS__SCHEMA_VERSION  1 /* PRAGMA user_version this build writes and reads */
+#define EVS__SCHEMA_VERSION  2 /* PRAGMA user_version this build writes and reads */
 #define EVS__BUSY_TIMEOUT_MS 5000
 
 /* One queued ingest: everything is borrowed from the submitter until done fires. */
@@ -40,6 +40,7 @@ typedef struct evs__store_ctl {
     const char *name;
     const uint8_t *ingest_hash;
     const uint8_t *dashboard_hash;
+    const uint8_t *dsn_hash; /* NULL: no DSN key */
     evs_project_t project;
     /* result */
     evs_err_t err;
@@ -94,6 +95,7 @@ struct evs_store {
     sqlite3 *wdb;
     sqlite3_stmt *st_issue_find, *st_issue_insert, *st_issue_update, *st_event_insert;
     sqlite3_stmt *st_retention, *st_page_count, *st_freelist, *st_issue_get, *st_issue_status;
+    sqlite3_stmt *st_cid_find, *st_cid_insert, *st_cid_retention; /* client ids (Sentry) */
     evs__store_item_t *batch;
     struct evs__store_result *results;
     uint32_t batch_cap;

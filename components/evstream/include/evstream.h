@@ -37,12 +37,14 @@ typedef struct evs_config {
     uint32_t send_timeout_ms;
     uint32_t keepalive_s;
     uint32_t replay_max;
-    uint32_t queue_depth;         /**< ingest queue slots */
-    uint32_t commit_interval_ms;  /**< group commit gathering time */
-    int64_t retention_max_events; /**< 0 = unlimited */
-    int64_t retention_max_db_kb;  /**< 0 = unlimited */
-    bool sync_full;               /**< SQLite synchronous=FULL (survives power loss) */
-    bool stream_fd_fastpath;      /**< false: every stream in conn mode (no raw socket) */
+    uint32_t queue_depth;            /**< ingest queue slots */
+    uint32_t commit_interval_ms;     /**< group commit gathering time */
+    int64_t retention_max_events;    /**< 0 = unlimited */
+    int64_t retention_max_db_kb;     /**< 0 = unlimited */
+    bool sync_full;                  /**< SQLite synchronous=FULL (survives power loss) */
+    bool stream_fd_fastpath;         /**< false: every stream in conn mode (no raw socket) */
+    const char *sentry_cors_origins; /**< Sentry routes' CORS origins ("*" any); NULL: off */
+    uint32_t sentry_quota;           /**< Sentry events/min per project, then 429; 0: none */
 } evs_config_t;
 
 #ifndef CONFIG_EVS_STORE_SYNC_FULL
@@ -61,7 +63,8 @@ typedef struct evs_config {
         .retention_max_events = CONFIG_EVS_RETENTION_MAX_EVENTS,                                   \
         .retention_max_db_kb = CONFIG_EVS_RETENTION_MAX_DB_KB,                                     \
         .sync_full = CONFIG_EVS_STORE_SYNC_FULL,                                                   \
-        .stream_fd_fastpath = CONFIG_EVS_STREAM_FD_FASTPATH,                                       \
+        .stream_fd_fastpath = CONFIG_EVS_STREAM_FD_FASTPATH, .sentry_cors_origins = NULL,          \
+        .sentry_quota = 0,                                                                         \
     }
 
 /** What evs_ingest() stored. */
@@ -76,6 +79,8 @@ typedef struct evs_project_info {
     uint32_t id;
     char name[128];
     int64_t created_ms; /**< Unix epoch, milliseconds */
+    char dsn_key[33];   /**< the Sentry DSN public key (32 hex digits): set by
+                             evs_project_create() only, "" in listings */
 } evs_project_info_t;
 
 /**

@@ -144,6 +144,8 @@ evs_err_t evs_open(const evs_config_t *cfg, evs_t **out)
     evs_api_config_t ac = EVS_API_CONFIG_DEFAULT();
     ac.admin_token = cfg->admin_token;
     ac.enable_ws_streams = cfg->enable_ws_streams;
+    ac.sentry_cors_origins = cfg->sentry_cors_origins;
+    ac.sentry_quota = cfg->sentry_quota;
     e = evs_api_open(&ac, evs->store, evs->hub, evs->streams, evs->auth, &evs->api);
     if (e != EVS_OK) {
         goto fail;
@@ -305,9 +307,11 @@ evs_err_t evs_project_create(evs_t *evs, const char *name, char *ingest_key, siz
     evs_err_t e =
         evs_api_project_create(evs->api, name, ingest_key, ik_cap, dashboard_token, dt_cap, &p);
     if (e == EVS_OK && out) {
+        memset(out, 0, sizeof(*out));
         out->id = p.id;
         snprintf(out->name, sizeof(out->name), "%s", p.name);
         out->created_ms = p.created_ms;
+        snprintf(out->dsn_key, sizeof(out->dsn_key), "%s", p.dsn_key);
     }
     return e;
 }
