@@ -58,6 +58,15 @@ typedef struct options {
     bool sync_full;
     uint32_t send_timeout_ms;
     uint32_t keepalive_s;
+    /* fleet mode (docs/fleet.md) */
+    char upstream[320];
+    char aggregate[320];
+    char gateway_id[64];
+    char mqtt_username[128];
+    char mqtt_password[256];
+    char mqtt_cafile[PATH_MAX];
+    int64_t upstream_max_unforwarded;
+    bool aggregate_shared;
 } options_t;
 
 static void usage(FILE *f)
@@ -75,13 +84,21 @@ static void usage(FILE *f)
             "  --no-demo           do not create a demo project on first run\n"
             "  --no-ws-streams     dashboards stream over SSE only\n"
             "  --log-level L       error, warn, info (default) or debug\n"
+            "  --upstream URL      forward events to an MQTT broker: mqtt://host:port or\n"
+            "                      mqtts://host:port (docs/fleet.md)\n"
+            "  --aggregate URL     central mode: store the fleet's events from this broker\n"
+            "  --gateway-id ID     this gateway's id in topics (default: the host name)\n"
+            "  --mqtt-username U   MQTT user name (password: mqtt_password in the config file)\n"
+            "  --mqtt-cafile FILE  CA certificates (PEM) for mqtts://\n"
             "  --help              this text\n"
             "  --version           print the version\n"
             "Config file keys: port, bind, db, admin_token, fastcgi, fastcgi_prefix, demo,\n"
             "ws_streams, log_level, "
             "commit_interval_ms, queue_depth, retention_max_events,\n"
             "retention_max_db_kb, "
-            "sync (normal|full), send_timeout_ms, keepalive_s. See docs/configuration.md.\n",
+            "sync (normal|full), send_timeout_ms, keepalive_s, upstream, aggregate,\n"
+            "gateway_id, mqtt_username, mqtt_password, mqtt_cafile, upstream_max_unforwarded,\n"
+            "aggregate_shared. See docs/configuration.md.\n",
             CONFIG_EVS_DEFAULT_PORT, CONFIG_EVS_DEFAULT_DB_PATH);
 }
 
@@ -168,6 +185,30 @@ static bool apply(options_t *o, const char *key, const char *val, const char *wh
     } else if (!strcmp(key, "keepalive_s")) {
         ok = parse_i64(val, 1, 3600, &x);
         o->keepalive_s = (uint32_t)x;
+    } else if (!strcmp(key, "upstream") || !strcmp(key, "aggregate")) {
+        char *dst = !strcmp(key, "upstream") ? o->upstream : o->aggregate;
+        size_t vl = strlen(val);
+        ok = vl < sizeof(o->upstream) &&
+             (!strncmp(val, "mqtt://", 7) || !strncmp(val, "mqtts://", 8));
+        if (ok) {
+            memcpy(dst, val, vl + 1);
+        }
+    } else if (!strcmp(key, "gateway_id")) {
+        ok = strlen(val) < sizeof(o->gateway_id) && !strpbrk(val, "/+# ");
+        snprintf(o->gateway_id, sizeof(o->gateway_id), "%s", val);
+    } else if (!strcmp(key, "mqtt_username")) {
+        ok = strlen(val) < sizeof(o->mqtt_username);
+        snprintf(o->mqtt_username, sizeof(o->mqtt_username), "%s", val);
+    } else if (!strcmp(key, "mqtt_password")) {
+        ok = strlen(val) < sizeof(o->mqtt_password);
+        snprintf(o->mqtt_password, sizeof(o->mqtt_password), "%s", val);
+    } else if (!strcmp(key, "mqtt_cafile")) {
+        ok = strlen(val) < sizeof(o->mqtt_cafile);
+        snprintf(o->mqtt_cafile, sizeof(o->mqtt_cafile), "%s", val);
+    } else if (!strcmp(key, "upstream_max_unforwarded")) {
+        ok = parse_i64(val, 0, INT64_MAX, &o->upstream_max_unforwarded);
+    } else if (!strcmp(key, "aggregate_shared")) {
+        ok = parse_bool(val, &o->aggregate_shared);
     } else {
         log_msg(LOG_ERROR, "%s: unknown option \"%s\"", where, key);
         return false;
@@ -242,6 +283,11 @@ static int parse_args(options_t *o, int argc, char **argv)
         {"--log-level", "log_level"},
         {"--fastcgi", "fastcgi"},
         {"--fastcgi-prefix", "fastcgi_prefix"},
+        {"--upstream", "upstream"},
+        {"--aggregate", "aggregate"},
+        {"--gateway-id", "gateway_id"},
+        {"--mqtt-username", "mqtt_username"},
+        {"--mqtt-cafile", "mqtt_cafile"},
     };
     /* the config file first, so that the command line wins */
     for (int i = 1; i < argc; i++) {
@@ -411,6 +457,7 @@ int main(int argc, char **argv)
         .sync_full = EVS__STORE_SYNC_FULL,
         .send_timeout_ms = CONFIG_EVS_SEND_TIMEOUT_MS,
         .keepalive_s = CONFIG_EVS_KEEPALIVE_S,
+        .upstream_max_unforwarded = CONFIG_EVS_UPSTREAM_MAX_UNFORWARDED,
     };
     snprintf(o.db, sizeof(o.db), "%s", CONFIG_EVS_DEFAULT_DB_PATH);
     const char *env_token = getenv("EVSTREAMD_ADMIN_TOKEN");
@@ -459,6 +506,19 @@ int main(int argc, char **argv)
     cfg.retention_max_events = o.retention_max_events;
     cfg.retention_max_db_kb = o.retention_max_db_kb;
     cfg.sync_full = o.sync_full;
+    cfg.upstream_url = o.upstream;
+    cfg.aggregate_url = o.aggregate;
+    cfg.gateway_id = o.gateway_id;
+    cfg.mqtt_username = o.mqtt_username;
+    cfg.mqtt_password = o.mqtt_password;
+    cfg.mqtt_cafile = o.mqtt_cafile;
+    cfg.upstream_max_unforwarded = o.upstream_max_unforwarded;
+    cfg.aggregate_shared = o.aggregate_shared;
+    if (o.upstream[0] || o.aggregate[0]) {
+        log_msg(LOG_INFO, "fleet: upstream %s, aggregate %s, gateway id %s",
+                o.upstream[0] ? o.upstream : "off", o.aggregate[0] ? o.aggregate : "off",
+                o.gateway_id[0] ? o.gateway_id : "(host name)");
+    }
     evs_t *evs = NULL;
     evs_err_t e = evs_open(&cfg, &evs);
     if (e != EVS_OK) {

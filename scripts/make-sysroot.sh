@@ -14,7 +14,7 @@ mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/nu
 rm -rf "$dir"
 mkdir -p "$dir"
 debootstrap --arch=armhf --variant=minbase \
-    --include=libc6-dev,libcivetweb-dev,civetweb,libsqlite3-dev,libcjson-dev,libmbedtls-dev,libfcgi-dev,libcmocka-dev \
+    --include=libc6-dev,libcivetweb-dev,civetweb,libsqlite3-dev,libcjson-dev,libmbedtls-dev,libfcgi-dev,libcmocka-dev,libmosquitto-dev \
     --foreign bookworm "$dir" "$mirror" >"$dir.log" 2>&1 || { tail -n 20 "$dir.log" >&2; exit 1; }
 # --foreign runs no armhf code: it unpacks the base system and downloads the rest. Unpack every
 # downloaded package too (headers and libraries are all a sysroot needs; nothing is configured).

@@ -28,6 +28,10 @@ typedef struct evs_api_config {
     uint32_t keepalive_s;
     uint32_t replay_max;
     bool enable_ws_streams; /**< false: WebSocket stream upgrades are refused (SSE only) */
+    /** More Prometheus text appended to GET /metrics (fleet forwarding); NULL: none. Returns
+     *  the bytes written into @p buf, 0 for none or when @p cap is too small. */
+    size_t (*metrics_extra)(void *ctx, char *buf, size_t cap);
+    void *metrics_extra_ctx; /**< borrowed; must outlive the api */
 } evs_api_config_t;
 
 #define EVS_API_CONFIG_DEFAULT()                                                                   \

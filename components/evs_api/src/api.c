@@ -504,6 +504,9 @@ size_t evs_api_render_metrics(evs_api_t *api, char *buf, size_t cap)
          "# TYPE evs_db_bytes gauge\n"
          "evs_db_bytes %" PRId64 "\n",
          ss.db_bytes);
+    if (!m.overflow && api->cfg.metrics_extra != NULL) {
+        m.len += api->cfg.metrics_extra(api->cfg.metrics_extra_ctx, m.buf + m.len, m.cap - m.len);
+    }
     if (m.overflow) {
         return 0;
     }

@@ -77,6 +77,7 @@ typedef struct evs_ingest_result {
     int64_t event_id; /**< > 0 when stored; 0 when discarded */
     int64_t issue_id;
     bool discarded; /**< its issue is discarded: acknowledged, neither stored nor streamed */
+    bool duplicate; /**< evs_store_ingest_origin: delivered before, acknowledged, not stored */
 } evs_ingest_result_t;
 
 /** Called on the writer thread after COMMIT (or on failure). Must not block. */

@@ -43,6 +43,15 @@ typedef struct evs_config {
     int64_t retention_max_events; /**< 0 = unlimited */
     int64_t retention_max_db_kb;  /**< 0 = unlimited */
     bool sync_full;               /**< SQLite synchronous=FULL (survives power loss) */
+    /* fleet mode (docs/fleet.md); every string copied, NULL or "" = off / default */
+    const char *upstream_url;         /**< forward to mqtt[s]://host:port */
+    const char *aggregate_url;        /**< aggregate from mqtt[s]://host:port */
+    const char *gateway_id;           /**< default: the host name */
+    const char *mqtt_username;        /**< both directions */
+    const char *mqtt_password;        /**< both directions */
+    const char *mqtt_cafile;          /**< mqtts: CA file (PEM) */
+    int64_t upstream_max_unforwarded; /**< retention hard cap while forwarding; 0 = none */
+    bool aggregate_shared;            /**< subscribe with $share/evstream/ (clustered brokers) */
 } evs_config_t;
 
 #define EVS_CONFIG_DEFAULT()                                                                       \
@@ -53,6 +62,7 @@ typedef struct evs_config {
         .commit_interval_ms = CONFIG_EVS_COMMIT_INTERVAL_MS,                                       \
         .retention_max_events = CONFIG_EVS_RETENTION_MAX_EVENTS,                                   \
         .retention_max_db_kb = CONFIG_EVS_RETENTION_MAX_DB_KB, .sync_full = EVS__STORE_SYNC_FULL,  \
+        .upstream_max_unforwarded = CONFIG_EVS_UPSTREAM_MAX_UNFORWARDED,                           \
     }
 
 /**

@@ -13,6 +13,7 @@
 #include "evstream.h"
 
 #include "evs_stream.h"
+#include "evs_upstream.h"
 
 #ifdef EVS_HAVE_FCGI
 #include <errno.h>
@@ -27,6 +28,8 @@ struct evs {
     evs_hub_t *hub;
     evs_store_t *store;
     evs_api_t *api;
+    evs_upstream_t *upstream;   /* fleet: forwarder (NULL: off) */
+    evs_aggregate_t *aggregate; /* fleet: aggregator (NULL: off) */
     struct mg_context *own_ctx;
 #ifdef EVS_HAVE_FCGI
     evs_fcgi_t *fcgi;
@@ -54,6 +57,42 @@ static evs_err_t gap_count(void *ctx, uint32_t project_id, const evs_filter_t *f
     }
     return evs_store_events_count(evs->store, project_id, after_id, before_id, filter, count,
                                   first_id, last_id);
+}
+
+/* The store's notices go to the streams and, in fleet mode, to the forwarder. */
+static void on_notice(void *ctx, const evs_notice_t *n)
+{
+    evs_t *evs = ctx;
+    evs_stream_publish_notice(evs->hub, n);
+    evs_upstream_notice(evs->upstream, n);
+}
+
+static size_t fleet_metrics(void *ctx, char *buf, size_t cap)
+{
+    evs_t *evs = ctx;
+    size_t n = evs_upstream_render_metrics(evs->upstream, buf, cap);
+    return n + evs_aggregate_render_metrics(evs->aggregate, buf + n, cap - n);
+}
+
+static evs_err_t open_fleet(evs_t *evs, const evs_config_t *cfg)
+{
+    evs_upstream_config_t uc = EVS_UPSTREAM_CONFIG_DEFAULT();
+    uc.gateway = cfg->gateway_id;
+    uc.username = cfg->mqtt_username;
+    uc.password = cfg->mqtt_password;
+    uc.cafile = cfg->mqtt_cafile;
+    uc.max_unforwarded = cfg->upstream_max_unforwarded;
+    uc.shared = cfg->aggregate_shared;
+    evs_err_t e = EVS_OK;
+    if (cfg->upstream_url && cfg->upstream_url[0]) {
+        uc.url = cfg->upstream_url;
+        e = evs_upstream_open(&uc, evs->store, &evs->upstream);
+    }
+    if (e == EVS_OK && cfg->aggregate_url && cfg->aggregate_url[0]) {
+        uc.url = cfg->aggregate_url;
+        e = evs_aggregate_open(&uc, evs->store, &evs->aggregate);
+    }
+    return e;
 }
 
 evs_err_t evs_open(const evs_config_t *cfg, evs_t **out)
@@ -86,8 +125,8 @@ evs_err_t evs_open(const evs_config_t *cfg, evs_t **out)
     sc.retention_max_events = cfg->retention_max_events;
     sc.retention_max_db_kb = cfg->retention_max_db_kb;
     sc.sync_full = cfg->sync_full;
-    sc.notice_fn = evs_stream_publish_notice;
-    sc.notice_ctx = evs->hub;
+    sc.notice_fn = on_notice;
+    sc.notice_ctx = evs;
     e = evs_store_open(&sc, &evs->store);
     if (e != EVS_OK) {
         goto fail;
@@ -98,7 +137,13 @@ evs_err_t evs_open(const evs_config_t *cfg, evs_t **out)
     ac.keepalive_s = cfg->keepalive_s;
     ac.replay_max = cfg->replay_max;
     ac.enable_ws_streams = cfg->enable_ws_streams;
+    ac.metrics_extra = fleet_metrics;
+    ac.metrics_extra_ctx = evs;
     e = evs_api_open(&ac, evs->store, evs->hub, evs->auth, &evs->api);
+    if (e != EVS_OK) {
+        goto fail;
+    }
+    e = open_fleet(evs, cfg);
     if (e != EVS_OK) {
         goto fail;
     }
@@ -287,6 +332,11 @@ void evs_close(evs_t *evs)
     for (size_t i = 0; i < evs->nmounts; i++) {
         evs_http_detach(evs->mounts[i], false);
     }
+    /* fleet threads use the store (offsets, ingest): stop them first */
+    evs_aggregate_close(evs->aggregate);
+    evs->aggregate = NULL;
+    evs_upstream_close(evs->upstream);
+    evs->upstream = NULL;
     evs_store_close(evs->store);
     evs->store = NULL;
     evs_api_close(evs->api);
