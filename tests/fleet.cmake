@@ -1,0 +1,17 @@
+# SPDX-License-Identifier: MIT
+# Fleet mode (evs_upstream): integration.fleet runs real gateways and a real central evstreamd
+# against Debian's mosquitto started on loopback (forwarding, broker restart, kill -9, bridged
+# brokers, retention cap, central dedupe and bad input, central stream of three gateways).
+# In the armhf gateway variant the daemons are the armhf ones under qemu ($EVSTREAMD).
+if(NOT EVS_CORE_ONLY AND TARGET evstreamd)
+    set(_evs_fleet_env "EVSTREAMD=${EVS_EVSTREAMD}"
+                       "EVS_SDKCONFIG_JSON=${EVS_CONFIG_DIR}/sdkconfig.json")
+    if(NOT EVS_SANITIZE STREQUAL "")
+        list(APPEND _evs_fleet_env "EVS_TEST_SLOW=1")
+    endif()
+    add_test(NAME integration.fleet
+             COMMAND ${EVS_PYTHON} ${CMAKE_SOURCE_DIR}/tests/integration/test_fleet.py
+                     ${EVS_EVSTREAMD})
+    set_tests_properties(integration.fleet PROPERTIES LABELS integration TIMEOUT 300
+                         ENVIRONMENT "${_evs_fleet_env}")
+endif()
