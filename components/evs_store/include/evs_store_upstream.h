@@ -5,8 +5,8 @@
  *        kept in the same database, retention that spares unforwarded events up to a hard
  *        cap, and the aggregator's idempotent ingest keyed by (gateway, event id).
  *
- * Two tables, created when missing at open: upstream_offsets(project, acked) and
- * upstream_seen(gateway, event_id). Writes go through the writer thread, so an offset is in
+ * Three tables, created when missing at open: upstream_offsets(project, acked),
+ * upstream_seen(gateway, event_id) and upstream_dropped (one row: the drop count). Writes go through the writer thread, so an offset is in
  * the same serial order as the events and the retention that reads it.
  */
 #pragma once
@@ -45,7 +45,8 @@ evs_err_t evs_store_upstream_offsets(evs_store_t *store, evs_store_offset_fn cb,
  */
 evs_err_t evs_store_upstream_save(evs_store_t *store, const evs_store_offset_t *offs, size_t n);
 
-/** Unforwarded events deleted at the hard cap since open. Any thread. */
+/** Unforwarded events ever deleted at the hard cap (kept in the database, table
+ *  upstream_dropped, updated in the deleting transaction). Any thread. */
 uint64_t evs_store_upstream_dropped(evs_store_t *store);
 
 /**

@@ -19,7 +19,9 @@ static const char s_schema[] =
     "CREATE TABLE IF NOT EXISTS upstream_offsets(project INTEGER PRIMARY KEY,"
     " acked INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS upstream_seen(gateway TEXT NOT NULL, event_id INTEGER NOT NULL,"
-    " PRIMARY KEY(gateway, event_id)) WITHOUT ROWID;";
+    " PRIMARY KEY(gateway, event_id)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS upstream_dropped(id INTEGER PRIMARY KEY CHECK(id = 1),"
+    " dropped INTEGER NOT NULL);";
 
 /* The oldest events' project / forwarded test, shared by the drop count and the guarded
  * delete: an event is forwarded when its id is at or below its project's offset. */
@@ -34,6 +36,7 @@ struct evs__store_up {
     _Atomic uint64_t dropped;
     uint64_t dropped_pending; /* counted in the open transaction, published after COMMIT */
     sqlite3_stmt *st_seen, *st_save, *st_count_unfwd, *st_delete_oldest, *st_delete_fwd;
+    sqlite3_stmt *st_dropped;
 };
 
 evs_err_t evs__store_upstream_open(evs_store_t *s)
@@ -57,6 +60,9 @@ evs_err_t evs__store_upstream_open(evs_store_t *s)
          " WHERE NOT (" EVS__FORWARDED ")"},
         {offsetof(struct evs__store_up, st_delete_oldest),
          "DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY id LIMIT ?)"},
+        {offsetof(struct evs__store_up, st_dropped),
+         "INSERT INTO upstream_dropped(id, dropped) VALUES(1, ?1) ON CONFLICT(id)"
+         " DO UPDATE SET dropped = dropped + excluded.dropped"},
         {offsetof(struct evs__store_up, st_delete_fwd),
          "DELETE FROM events WHERE id IN (SELECT id FROM events e WHERE " EVS__FORWARDED
          " ORDER BY id LIMIT ?)"},
@@ -65,7 +71,18 @@ evs_err_t evs__store_upstream_open(evs_store_t *s)
         sqlite3_stmt **st = (sqlite3_stmt **)((char *)s->up + stmts[i].off);
         rc = sqlite3_prepare_v3(s->wdb, stmts[i].sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
     }
-    return evs__store_err(rc);
+    /* the drop count survives restarts: a gateway reports its total, never a lost delta */
+    sqlite3_stmt *st = NULL;
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_prepare_v2(s->wdb, "SELECT dropped FROM upstream_dropped WHERE id = 1", -1,
+                                &st, NULL);
+    }
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        atomic_store_explicit(&s->up->dropped, (uint64_t)sqlite3_column_int64(st, 0),
+                              memory_order_relaxed);
+    }
+    sqlite3_finalize(st);
+    return evs__store_err(rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc);
 }
 
 void evs__store_upstream_close(evs_store_t *s)
@@ -78,6 +95,7 @@ void evs__store_upstream_close(evs_store_t *s)
     sqlite3_finalize(s->up->st_count_unfwd);
     sqlite3_finalize(s->up->st_delete_oldest);
     sqlite3_finalize(s->up->st_delete_fwd);
+    sqlite3_finalize(s->up->st_dropped);
     free(s->up);
     s->up = NULL;
 }
@@ -148,6 +166,12 @@ int evs__store_upstream_retention(evs_store_t *s, int64_t total, int64_t want, i
             return rc;
         }
         done = sqlite3_changes64(s->wdb);
+        if (unfwd > 0) {
+            rc = step_limit(up->st_dropped, unfwd, NULL);
+            if (rc != SQLITE_OK) {
+                return rc;
+            }
+        }
         up->dropped_pending = (uint64_t)unfwd;
         want -= done;
     }

@@ -42,13 +42,14 @@ typedef struct agg_gateway {
     char id[EVS__GATEWAY_MAX];
     _Atomic int online;
     _Atomic uint64_t events;
-    _Atomic uint64_t dropped; /* from its notices */
+    _Atomic uint64_t dropped; /* the largest dropped_total of its notices */
 } agg_gateway_t;
 
 struct evs_aggregate {
     evs_upstream_config_t cfg;
-    char url[EVS__MQTT_HOST_MAX + 32];
-    char username[128], password[256], cafile[512], client_id[128];
+    char url[EVS__URL_MAX];
+    char username[EVS__USER_MAX], password[EVS__PASS_MAX], cafile[EVS__CAFILE_MAX];
+    char client_id[EVS__CLIENT_ID_MAX];
     evs__mqtt_target_t target;
     evs_store_t *store;
     evs_thread_t thread;
@@ -256,16 +257,20 @@ static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_me
     } else if (n == 2 && ln[1] == 6 && memcmp(lv[1], "notice", 6) == 0 &&
                evs__mqtt_level_ok(lv[0], ln[0])) {
         cJSON *root = cJSON_ParseWithLength(payload, len);
-        const cJSON *c = cJSON_GetObjectItemCaseSensitive(root, "count");
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(root, "dropped_total");
         agg_gateway_t *g = gateway_slot(ag, lv[0], ln[0]);
         if (cJSON_IsNumber(c) && c->valuedouble >= 0 && g != NULL) {
-            atomic_fetch_add_explicit(&g->dropped, (uint64_t)c->valuedouble, memory_order_relaxed);
+            /* a total: keep the largest (notices may repeat or arrive twice) */
+            uint64_t total = (uint64_t)c->valuedouble;
+            if (total > atomic_load_explicit(&g->dropped, memory_order_relaxed)) {
+                atomic_store_explicit(&g->dropped, total, memory_order_relaxed);
+            }
             evs__mqtt_log("warn",
-                          "aggregate: gateway \"%s\" deleted %.0f unforwarded events at "
-                          "its retention cap",
+                          "aggregate: gateway \"%s\" has deleted %.0f unforwarded events in all "
+                          "at its retention cap",
                           g->id, c->valuedouble);
         } else {
-            bad(ag, BAD_MALFORMED, msg->topic, "a notice needs a \"count\"");
+            bad(ag, BAD_MALFORMED, msg->topic, "a notice needs a \"dropped_total\"");
         }
         cJSON_Delete(root);
     } else {
@@ -382,7 +387,7 @@ evs_err_t evs_aggregate_open(const evs_upstream_config_t *cfg, evs_store_t *stor
         return EVS_ERR_INVALID_ARG;
     }
     evs__mqtt_target_t t;
-    if (evs__mqtt_parse_url(cfg->url, &t) != EVS_OK) {
+    if (!evs__mqtt_cfg_fits(cfg) || evs__mqtt_parse_url(cfg->url, &t) != EVS_OK) {
         return EVS_ERR_INVALID_ARG;
     }
     char host[EVS__GATEWAY_MAX];

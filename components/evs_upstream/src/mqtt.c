@@ -52,6 +52,18 @@ evs_err_t evs__mqtt_parse_url(const char *url, evs__mqtt_target_t *out)
     return *p == '\0' ? EVS_OK : EVS_ERR_INVALID_ARG;
 }
 
+static bool fits(const char *s, size_t cap)
+{
+    return s == NULL || strlen(s) < cap;
+}
+
+bool evs__mqtt_cfg_fits(const evs_upstream_config_t *cfg)
+{
+    return fits(cfg->url, EVS__URL_MAX) && fits(cfg->username, EVS__USER_MAX) &&
+           fits(cfg->password, EVS__PASS_MAX) && fits(cfg->cafile, EVS__CAFILE_MAX) &&
+           fits(cfg->client_id, EVS__CLIENT_ID_MAX);
+}
+
 bool evs__mqtt_level_ok(const char *s, size_t len)
 {
     if (len == 0 || len >= EVS__GATEWAY_MAX) {
@@ -85,7 +97,7 @@ evs_err_t evs__mqtt_gateway(const char *given, char out[EVS__GATEWAY_MAX])
             *c = '_';
         }
     }
-    snprintf(out, EVS__GATEWAY_MAX, "%s", host);
+    memcpy(out, host, strlen(host) + 1); /* cut to EVS__GATEWAY_MAX - 1 above */
     return EVS_OK;
 }
 

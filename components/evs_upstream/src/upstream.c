@@ -58,9 +58,10 @@ typedef struct up_issue_msg {
 
 struct evs_upstream {
     evs_upstream_config_t cfg; /* strings point into the copies below */
-    char url[EVS__MQTT_HOST_MAX + 32];
+    char url[EVS__URL_MAX];
     char gateway[EVS__GATEWAY_MAX];
-    char username[128], password[256], cafile[512], client_id[128];
+    char username[EVS__USER_MAX], password[EVS__PASS_MAX], cafile[EVS__CAFILE_MAX];
+    char client_id[EVS__CLIENT_ID_MAX];
     char status_topic[EVS__TOPIC_MAX];
     char notice_topic[EVS__TOPIC_MAX];
     evs__mqtt_target_t target;
@@ -261,6 +262,8 @@ static void on_connect(struct mosquitto *m, void *obj, int rc)
     publish_status(up, "online");
     uint64_t dropped = evs_store_upstream_dropped(up->store);
     if (dropped > up->drops_notified) {
+        /* the total is what counts (the central keeps the largest it saw): a notice lost with
+         * a link, or sent again after a restart, changes nothing */
         char msg[256];
         int n = snprintf(msg, sizeof(msg),
                          "{\"type\":\"dropped\",\"gateway\":\"%s\",\"count\":%" PRIu64
@@ -594,7 +597,7 @@ evs_err_t evs_upstream_open(const evs_upstream_config_t *cfg, evs_store_t *store
         return EVS_ERR_INVALID_ARG;
     }
     evs__mqtt_target_t t;
-    if (evs__mqtt_parse_url(cfg->url, &t) != EVS_OK) {
+    if (!evs__mqtt_cfg_fits(cfg) || evs__mqtt_parse_url(cfg->url, &t) != EVS_OK) {
         return EVS_ERR_INVALID_ARG;
     }
     evs_upstream_t *up = calloc(1, sizeof(*up));

@@ -13,6 +13,15 @@
 
 #define EVS__MQTT_HOST_MAX 256
 #define EVS__GATEWAY_MAX   64
+#define EVS__URL_MAX       (EVS__MQTT_HOST_MAX + 32)
+#define EVS__USER_MAX      128
+#define EVS__PASS_MAX      256
+#define EVS__CAFILE_MAX    1024
+#define EVS__CLIENT_ID_MAX 128
+
+/* Every string of @p cfg fits its copy (a cut credential or path would fail later and
+ * obscurely). */
+bool evs__mqtt_cfg_fits(const evs_upstream_config_t *cfg);
 
 typedef struct evs__mqtt_target {
     char host[EVS__MQTT_HOST_MAX];
