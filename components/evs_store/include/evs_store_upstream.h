@@ -6,8 +6,9 @@
  *        cap, and the aggregator's idempotent ingest keyed by (gateway, event id).
  *
  * Three tables, created when missing at open: upstream_offsets(project, acked),
- * upstream_seen(gateway, event_id) and upstream_dropped (one row: the drop count). Writes go through the writer thread, so an offset is in
- * the same serial order as the events and the retention that reads it.
+ * upstream_seen(gateway, event_id) and upstream_dropped (one row: the drop count). Writes go
+ * through the writer thread, so an offset is in the same serial order as the events and the
+ * retention that reads it.
  */
 #pragma once
 
