@@ -3,6 +3,11 @@
 # against Debian's mosquitto started on loopback (forwarding, broker restart, kill -9, bridged
 # brokers, retention cap, central dedupe and bad input, central stream of three gateways).
 # In the armhf gateway variant the daemons are the armhf ones under qemu ($EVSTREAMD).
+# unit.store_upstream: the store's side (offsets, guarded retention, hard cap, dedupe) on real
+# SQLite files.
+if(NOT EVS_CORE_ONLY AND TARGET evs_store)
+    evs_unit_test(store_upstream LIBS evs_store evs_port cmocka TIMEOUT 60)
+endif()
 if(NOT EVS_CORE_ONLY AND TARGET evstreamd)
     set(_evs_fleet_env "EVSTREAMD=${EVS_EVSTREAMD}"
                        "EVS_SDKCONFIG_JSON=${EVS_CONFIG_DIR}/sdkconfig.json")
