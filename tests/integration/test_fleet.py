@@ -40,6 +40,9 @@ class Broker:
     def __init__(self, port=None, bridge_to=None):
         self.port = port or free_port()
         self.dir = tempfile.mkdtemp(prefix="evs-mqtt-")
+        # started as root, mosquitto runs as user "mosquitto": it must be able to write its
+        # persistence file here, or a restart silently forgets every session and message
+        os.chmod(self.dir, 0o777)
         conf = [f"listener {self.port} 127.0.0.1", "allow_anonymous true", "persistence true",
                 f"persistence_location {self.dir}/", "autosave_interval 1",
                 "max_queued_messages 100000"]
@@ -156,13 +159,8 @@ def test_forwarding_end_to_end():
 
 
 def test_broker_restart_under_ingest_no_loss():
-    # The gateway's broker restarts; the central sits on a second broker that the first bridges
-    # to. (With the central on the restarted broker too, mosquitto 2.0.11 at times stops
-    # delivering to the aggregator's session it restored from its persistence file when the
-    # gateway reconnected first: see docs/fleet.md.)
-    cb = Broker()
-    b = Broker(bridge_to=cb.port)
-    c = central(cb.url)
+    b = Broker()
+    c = central(b.url)
     g = gateway(b.url, "g2")
     try:
         cp = c.create_project("app")
@@ -200,7 +198,6 @@ def test_broker_restart_under_ingest_no_loss():
         g.close()
         c.close()
         b.close()
-        cb.close()
 
 
 def test_kill9_gateway_ten_times_no_loss():
