@@ -61,6 +61,24 @@ evs_err_t evs_store_ingest_origin(evs_store_t *store, uint32_t project_id, const
                                   const char *gateway, int64_t origin_id,
                                   evs_ingest_result_t *result);
 
+/** Where an aggregated event came from: its gateway and its id there. */
+typedef struct evs_store_origin {
+    const char *gateway; /**< non-empty */
+    int64_t event_id;
+} evs_store_origin_t;
+
+/**
+ * @brief Queue one event with its origin for the writer, like evs_store_submit(): stored once
+ *        per (gateway, event id); @p done reports result->duplicate for a repeat.
+ * @param[in] ev, origin borrowed (with the gateway string) until @p done has fired.
+ * @return EVS_OK (@p done fires exactly once), EVS_ERR_FULL, EVS_ERR_CLOSED,
+ *         EVS_ERR_INVALID_ARG.
+ * @note Any thread.
+ */
+evs_err_t evs_store_submit_origin(evs_store_t *store, uint32_t project_id, const evs_event_t *ev,
+                                  const evs_store_origin_t *origin, evs_ingest_done_fn done,
+                                  void *ctx);
+
 /** @return the project named @p name (exact), EVS_ERR_NOT_FOUND. From memory, any thread. */
 evs_err_t evs_store_project_by_name(evs_store_t *store, const char *name, evs_project_t *out);
 

@@ -11,11 +11,10 @@
 #include "evs_port.h"
 #include "evs_store.h"
 
+#include "evs_store_upstream.h"
+
 /* Where an aggregated event came from (store_upstream.c): its gateway and its id there. */
-typedef struct evs__store_origin {
-    const char *gateway;
-    int64_t event_id;
-} evs__store_origin_t;
+typedef evs_store_origin_t evs__store_origin_t;
 
 /* One queued ingest: everything is borrowed from the submitter until done fires. */
 typedef struct evs__store_item {

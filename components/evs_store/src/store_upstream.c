@@ -310,6 +310,17 @@ evs_err_t evs_store_ingest_origin(evs_store_t *store, uint32_t project_id, const
     return w.r.err;
 }
 
+evs_err_t evs_store_submit_origin(evs_store_t *store, uint32_t project_id, const evs_event_t *ev,
+                                  const evs_store_origin_t *origin, evs_ingest_done_fn done,
+                                  void *ctx)
+{
+    if (store == NULL || ev == NULL || origin == NULL || origin->gateway == NULL ||
+        origin->gateway[0] == '\0') {
+        return EVS_ERR_INVALID_ARG;
+    }
+    return evs__store_submit_one(store, project_id, ev, origin, done, ctx);
+}
+
 evs_err_t evs_store_project_by_name(evs_store_t *store, const char *name, evs_project_t *out)
 {
     if (out != NULL) {

@@ -5,8 +5,10 @@
  * gateway id in the topic equal to the payload's, known project), tagged with its gateway,
  * given its origin ({"gateway","event_id","issue_id"}), normalized like any ingested event
  * (so its fingerprint groups it with the same error from every other gateway) and stored once
- * per (gateway, event id) through evs_store_ingest_origin(). Bad messages are logged, counted
- * by reason and skipped; nothing stops the consumer.
+ * per (gateway, event id) through evs_store_submit_origin(). Up to CONFIG_EVS_AGGREGATE_PENDING
+ * events are in the writer's queue at once (each in its own slot, allocated at open), so the
+ * central store commits them in groups. Bad messages are logged, counted by reason and
+ * skipped; nothing stops the consumer.
  */
 #include "upstream_priv.h"
 
@@ -45,6 +47,18 @@ typedef struct agg_gateway {
     _Atomic uint64_t dropped; /* the largest dropped_total of its notices */
 } agg_gateway_t;
 
+/* One event on its way to the writer: owned by the aggregator thread while !busy, by the store
+ * from submit until done. */
+typedef struct agg_slot {
+    struct evs_aggregate *ag;
+    evs_event_t ev;
+    evs_store_origin_t origin;
+    char gateway[EVS__GATEWAY_MAX];
+    agg_gateway_t *g;
+    char *norm; /* EVS_JSON_NORM_MAX */
+    bool busy;
+} agg_slot_t;
+
 struct evs_aggregate {
     evs_upstream_config_t cfg;
     char url[EVS__URL_MAX];
@@ -61,8 +75,14 @@ struct evs_aggregate {
     bool connected;
     uint32_t backoff_step;
     uint64_t next_attempt_ms;
-    char *norm; /* normalized event */
-    size_t norm_cap;
+    char *norm_block; /* every slot's normalized event */
+
+    /* ---- slots: busy flags and free_count under smu (done fires on the writer thread) ---- */
+    evs_mutex_t smu;
+    evs_cond_t scv;
+    agg_slot_t *slots;
+    uint32_t n_slots;
+    uint32_t free_count;
 
     /* gateways: appended by the aggregator thread, count published with release */
     agg_gateway_t *gw;
@@ -126,6 +146,53 @@ static int split_topic(const char *topic, const char *lv[3], size_t len[3])
         p += l + 1;
     }
     return -1;
+}
+
+static agg_slot_t *slot_get(evs_aggregate_t *ag)
+{
+    evs_mutex_lock(&ag->smu);
+    while (ag->free_count == 0) {
+        evs_cond_wait(&ag->scv, &ag->smu);
+    }
+    agg_slot_t *s = NULL;
+    for (uint32_t i = 0; i < ag->n_slots; i++) {
+        if (!ag->slots[i].busy) {
+            s = &ag->slots[i];
+            break;
+        }
+    }
+    s->busy = true;
+    ag->free_count--;
+    evs_mutex_unlock(&ag->smu);
+    return s;
+}
+
+static void slot_put(agg_slot_t *s)
+{
+    evs_aggregate_t *ag = s->ag;
+    evs_mutex_lock(&ag->smu);
+    s->busy = false;
+    ag->free_count++;
+    evs_cond_broadcast(&ag->scv);
+    evs_mutex_unlock(&ag->smu);
+}
+
+/* The writer thread, after the commit. */
+static void slot_done(void *ctx, const evs_ingest_result_t *r)
+{
+    agg_slot_t *s = ctx;
+    evs_aggregate_t *ag = s->ag;
+    if (r->err == EVS_OK && r->duplicate) {
+        atomic_fetch_add_explicit(&ag->duplicates, 1, memory_order_relaxed);
+    } else if (r->err == EVS_OK) {
+        atomic_fetch_add_explicit(&ag->ingested, 1, memory_order_relaxed);
+        if (s->g != NULL) {
+            atomic_fetch_add_explicit(&s->g->events, 1, memory_order_relaxed);
+        }
+    } else {
+        bad(ag, BAD_STORE, s->gateway, evs_strerror(r->err));
+    }
+    slot_put(s);
 }
 
 static void handle_event(evs_aggregate_t *ag, const char *topic, const char *gw, size_t gw_len,
@@ -194,33 +261,32 @@ static void handle_event(evs_aggregate_t *ag, const char *topic, const char *gw,
         bad(ag, BAD_INVALID_EVENT, topic, "cannot re-encode the event");
         goto out;
     }
-    evs_event_t e;
+    agg_slot_t *slot = slot_get(ag);
     evs_json_error_t jerr;
     memset(&jerr, 0, sizeof(jerr));
-    evs_err_t err = evs_json_parse_event(text, strlen(text), ag->norm, ag->norm_cap, &e, &jerr);
+    evs_err_t err =
+        evs_json_parse_event(text, strlen(text), slot->norm, EVS_JSON_NORM_MAX, &slot->ev, &jerr);
     free(text);
     if (err != EVS_OK) {
+        slot_put(slot);
         bad(ag, BAD_INVALID_EVENT, topic, jerr.reason[0] ? jerr.reason : evs_strerror(err));
         goto out;
     }
+    memcpy(slot->gateway, gateway, gw_len + 1);
+    slot->origin.gateway = slot->gateway;
+    slot->origin.event_id = origin_id;
+    slot->g = gateway_slot(ag, gateway, gw_len);
     for (;;) {
-        evs_ingest_result_t r;
-        err = evs_store_ingest_origin(ag->store, project.id, &e, gateway, origin_id, &r);
+        err = evs_store_submit_origin(ag->store, project.id, &slot->ev, &slot->origin, slot_done,
+                                      slot);
         if (err != EVS_ERR_FULL || atomic_load_explicit(&ag->stop, memory_order_relaxed)) {
-            if (err == EVS_OK && r.duplicate) {
-                atomic_fetch_add_explicit(&ag->duplicates, 1, memory_order_relaxed);
-            } else if (err == EVS_OK) {
-                atomic_fetch_add_explicit(&ag->ingested, 1, memory_order_relaxed);
-                agg_gateway_t *g = gateway_slot(ag, gateway, gw_len);
-                if (g != NULL) {
-                    atomic_fetch_add_explicit(&g->events, 1, memory_order_relaxed);
-                }
-            } else {
-                bad(ag, BAD_STORE, topic, evs_strerror(err));
-            }
             break;
         }
-        sleep_ms(5); /* the ingest queue is full: HTTP ingest is busy, wait a turn */
+        sleep_ms(5); /* the ingest queue is full (HTTP ingest is busy): wait a turn */
+    }
+    if (err != EVS_OK) {
+        slot_put(slot);
+        bad(ag, BAD_STORE, topic, evs_strerror(err));
     }
 out:
     cJSON_Delete(ev);
@@ -416,12 +482,20 @@ evs_err_t evs_aggregate_open(const evs_upstream_config_t *cfg, evs_store_t *stor
     ag->cfg.cafile = ag->cafile;
     ag->cfg.client_id = ag->client_id;
     ag->cfg.gateway = NULL;
-    ag->norm_cap = EVS_JSON_NORM_MAX;
-    ag->norm = malloc(ag->norm_cap);
+    evs_mutex_init(&ag->smu);
+    evs_cond_init(&ag->scv);
+    ag->n_slots = CONFIG_EVS_AGGREGATE_PENDING;
+    ag->free_count = ag->n_slots;
+    ag->slots = calloc(ag->n_slots, sizeof(*ag->slots));
+    ag->norm_block = malloc((size_t)ag->n_slots * EVS_JSON_NORM_MAX);
     ag->gw = calloc(CONFIG_EVS_AGGREGATE_MAX_GATEWAYS, sizeof(*ag->gw));
-    if (ag->norm == NULL || ag->gw == NULL) {
+    if (ag->slots == NULL || ag->norm_block == NULL || ag->gw == NULL) {
         evs_aggregate_close(ag);
         return EVS_ERR_NO_MEM;
+    }
+    for (uint32_t i = 0; i < ag->n_slots; i++) {
+        ag->slots[i].ag = ag;
+        ag->slots[i].norm = ag->norm_block + (size_t)i * EVS_JSON_NORM_MAX;
     }
     mosquitto_lib_init();
     if (evs_thread_create(&ag->thread, aggregate_main, ag, 0, "evs-aggregate") != 0) {
@@ -503,7 +577,18 @@ void evs_aggregate_close(evs_aggregate_t *ag)
     if (ag->thread_started) {
         evs_thread_join(&ag->thread);
     }
-    free(ag->norm);
+    /* events still in the writer's queue: their done fires (the store is still open) */
+    if (ag->slots != NULL) {
+        evs_mutex_lock(&ag->smu);
+        while (ag->free_count < ag->n_slots) {
+            evs_cond_wait(&ag->scv, &ag->smu);
+        }
+        evs_mutex_unlock(&ag->smu);
+    }
+    evs_mutex_destroy(&ag->smu);
+    evs_cond_destroy(&ag->scv);
+    free(ag->slots);
+    free(ag->norm_block);
     free(ag->gw);
     free(ag);
 }
