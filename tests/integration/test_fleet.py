@@ -182,8 +182,10 @@ def test_broker_restart_under_ingest_no_loss():
         time.sleep(0.5)
         b.stop()
         wait_for(lambda: g.metrics()["evs_upstream_link_up"] == 0, 10, "link down")
-        time.sleep(1.0)
-        lag = g.metrics()["evs_upstream_lag_events"]
+        time.sleep(1.5)
+        m = g.metrics()
+        lag = m["evs_upstream_lag_events"]
+        assert m["evs_upstream_lag_seconds"] > 0, m["evs_upstream_lag_seconds"]
         b.start()
         time.sleep(0.5)
         stop.set()
@@ -192,7 +194,9 @@ def test_broker_restart_under_ingest_no_loss():
         wait_for(lambda: len(central_events(c, cp)) >= len(posted), 30, "catch-up")
         got = origin_ids(central_events(c, cp), "g2")
         assert sorted(got) == sorted(posted), (len(got), len(posted))
-        wait_for(lambda: g.metrics()["evs_upstream_lag_events"] == 0, 10, "lag drained")
+        m = wait_for(lambda: (lambda m: m if m["evs_upstream_lag_events"] == 0 else None)(
+            g.metrics()), 10, "lag drained")
+        assert m["evs_upstream_lag_seconds"] == 0
         assert g.metrics()["evs_upstream_reconnects_total"] >= 1
     finally:
         g.close()

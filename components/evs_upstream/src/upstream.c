@@ -26,6 +26,7 @@
 #define EVS__ISSUE_Q       256 /* issue changes waiting for the link */
 #define EVS__REFRESH_MS    1000
 #define EVS__CLOSE_WAIT_MS 1000
+#define EVS__LAG_SAMPLE_MS 100 /* one commit-time sample per this much time at most */
 
 typedef struct up_project {
     uint32_t id;
@@ -47,6 +48,13 @@ typedef struct up_flight {
     int64_t event_id;
     bool acked;
 } up_flight_t;
+
+/* When an event id was committed (sampled): lag in seconds is the age of the oldest event not
+ * yet acknowledged, read from the newest sample at or below its id. */
+typedef struct up_sample {
+    int64_t event_id;
+    uint64_t mono_ms;
+} up_sample_t;
 
 typedef struct up_issue_msg {
     uint32_t project_id;
@@ -89,16 +97,20 @@ struct evs_upstream {
     size_t payload_cap;
     bool publish_failed; /* set by the row callback */
 
-    /* ---- issue changes: under qmu (the writer thread appends) ---- */
+    /* ---- issue changes and commit-time samples: under qmu (the writer thread appends) ---- */
     evs_mutex_t qmu;
     up_issue_msg_t q[EVS__ISSUE_Q];
     uint32_t q_head, q_count;
+    up_sample_t samples[CONFIG_EVS_UPSTREAM_LAG_SAMPLES];
+    uint32_t s_head, s_count;
+    uint64_t last_sample_ms; /* the writer thread only */
+    uint64_t start_ms;
 
     /* ---- metrics: written by the forwarder (or under qmu), read by /metrics ---- */
     _Atomic uint64_t published, acked_total, reconnects, connects, issues_published, issues_dropped;
     _Atomic int link_up;
     _Atomic int64_t lag_events;
-    _Atomic int64_t behind_since_ms; /* 0: caught up */
+    _Atomic int64_t lag_ms;
     _Atomic uint32_t inflight_now;
 };
 
@@ -170,27 +182,52 @@ static evs_err_t refresh_projects(evs_upstream_t *up, bool load_offsets)
 
 /* ---- lag --------------------------------------------------------------------------------- */
 
-static void update_lag(evs_upstream_t *up, uint64_t now_wall)
+/* Commit time of @p id (the newest sample at or below it); the oldest sample's when it is older
+ * than every sample (a lower bound then), the forwarder's start when there is none. */
+static uint64_t commit_time(evs_upstream_t *up, int64_t id)
+{
+    uint64_t t = up->start_ms;
+    evs_mutex_lock(&up->qmu);
+    if (up->s_count > 0) {
+        t = up->samples[up->s_head].mono_ms;
+        for (uint32_t i = 0; i < up->s_count; i++) {
+            const up_sample_t *s = &up->samples[(up->s_head + i) % CONFIG_EVS_UPSTREAM_LAG_SAMPLES];
+            if (s->event_id > id) {
+                break;
+            }
+            t = s->mono_ms;
+        }
+    }
+    evs_mutex_unlock(&up->qmu);
+    return t;
+}
+
+static void update_lag(evs_upstream_t *up)
 {
     int64_t lag = 0;
+    int64_t oldest = INT64_MAX;
     for (uint32_t i = 0; i < up->n_projects; i++) {
         up_project_t *x = &up->projects[i];
         if (!x->usable || evs_store_last_event_id(up->store, x->id) <= x->acked) {
             continue;
         }
         uint64_t c = 0;
-        if (evs_store_events_count(up->store, x->id, x->acked, INT64_MAX, NULL, &c, NULL, NULL) ==
-            EVS_OK) {
+        int64_t first = 0;
+        if (evs_store_events_count(up->store, x->id, x->acked, INT64_MAX, NULL, &c, &first, NULL) ==
+                EVS_OK &&
+            c > 0) {
             lag += (int64_t)c;
+            oldest = first < oldest ? first : oldest;
         }
     }
     atomic_store_explicit(&up->lag_events, lag, memory_order_relaxed);
-    int64_t since = atomic_load_explicit(&up->behind_since_ms, memory_order_relaxed);
-    if (lag == 0) {
-        atomic_store_explicit(&up->behind_since_ms, 0, memory_order_relaxed);
-    } else if (since == 0) {
-        atomic_store_explicit(&up->behind_since_ms, (int64_t)now_wall, memory_order_relaxed);
+    int64_t ms = 0;
+    if (oldest != INT64_MAX) {
+        uint64_t now = evs_clock_mono_ms();
+        uint64_t t = commit_time(up, oldest);
+        ms = now > t ? (int64_t)(now - t) : 0;
     }
+    atomic_store_explicit(&up->lag_ms, ms, memory_order_relaxed);
 }
 
 /* ---- offsets ----------------------------------------------------------------------------- */
@@ -532,7 +569,7 @@ static void *upstream_main(void *arg)
         if (now - up->last_refresh_ms >= EVS__REFRESH_MS) {
             up->last_refresh_ms = now;
             refresh_projects(up, false);
-            update_lag(up, (uint64_t)evs_clock_wall_ms());
+            update_lag(up);
         }
         if (up->mosq == NULL) {
             if (now >= up->next_attempt_ms) {
@@ -646,6 +683,7 @@ evs_err_t evs_upstream_open(const evs_upstream_config_t *cfg, evs_store_t *store
         goto fail;
     }
     up->last_refresh_ms = evs_clock_mono_ms();
+    up->start_ms = up->last_refresh_ms;
     if (evs_thread_create(&up->thread, upstream_main, up, 0, "evs-upstream") != 0) {
         e = EVS_ERR_NO_MEM;
         goto fail;
@@ -664,6 +702,21 @@ void evs_upstream_notice(evs_upstream_t *up, const evs_notice_t *n)
         return;
     }
     if (n->kind == EVS_NOTICE_EVENT) {
+        uint64_t now = evs_clock_mono_ms();
+        if (now - up->last_sample_ms >= EVS__LAG_SAMPLE_MS) {
+            up->last_sample_ms = now;
+            evs_mutex_lock(&up->qmu);
+            if (up->s_count == CONFIG_EVS_UPSTREAM_LAG_SAMPLES) {
+                up->s_head = (up->s_head + 1) % CONFIG_EVS_UPSTREAM_LAG_SAMPLES;
+                up->s_count--;
+            }
+            up_sample_t *s =
+                &up->samples[(up->s_head + up->s_count) % CONFIG_EVS_UPSTREAM_LAG_SAMPLES];
+            s->event_id = n->event_id;
+            s->mono_ms = now;
+            up->s_count++;
+            evs_mutex_unlock(&up->qmu);
+        }
         evs_waker_signal(&up->waker);
         return;
     }
@@ -693,8 +746,7 @@ size_t evs_upstream_render_metrics(evs_upstream_t *up, char *buf, size_t cap)
         return 0;
     }
     evs__mbuf_t m = {buf, cap, 0, false};
-    int64_t since = atomic_load_explicit(&up->behind_since_ms, memory_order_relaxed);
-    double lag_s = since > 0 ? (double)(evs_clock_wall_ms() - since) / 1000.0 : 0.0;
+    double lag_s = (double)atomic_load_explicit(&up->lag_ms, memory_order_relaxed) / 1000.0;
     evs__mput(&m,
               "# HELP evs_upstream_link_up 1 while connected to the upstream broker.\n"
               "# TYPE evs_upstream_link_up gauge\n"
@@ -702,8 +754,8 @@ size_t evs_upstream_render_metrics(evs_upstream_t *up, char *buf, size_t cap)
               "# HELP evs_upstream_lag_events Stored events not yet acknowledged by the broker.\n"
               "# TYPE evs_upstream_lag_events gauge\n"
               "evs_upstream_lag_events %" PRId64 "\n"
-              "# HELP evs_upstream_lag_seconds How long forwarding has been behind (0: caught "
-              "up).\n"
+              "# HELP evs_upstream_lag_seconds Age of the oldest event not yet acknowledged "
+              "(0: caught up).\n"
               "# TYPE evs_upstream_lag_seconds gauge\n"
               "evs_upstream_lag_seconds %.3f\n",
               atomic_load_explicit(&up->link_up, memory_order_relaxed),
