@@ -8,13 +8,15 @@ set -eu
 cd "$(dirname "$0")/.."
 dir=${1:-build/sysroot-armhf}
 stamp="$dir/.evs-sysroot-complete"
-[ -f "$stamp" ] && { echo "$dir"; exit 0; }
+pkgs=libc6-dev,libcivetweb-dev,civetweb,libsqlite3-dev,libcjson-dev,libmbedtls-dev,libfcgi-dev,libcmocka-dev,libmosquitto-dev
+# reused only when made from the same package list (a package added later means a new sysroot)
+[ -f "$stamp" ] && [ "$(cat "$stamp")" = "$pkgs" ] && { echo "$dir"; exit 0; }
 mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n 1)
 [ -n "$mirror" ] || mirror=http://deb.debian.org/debian
 rm -rf "$dir"
 mkdir -p "$dir"
 debootstrap --arch=armhf --variant=minbase \
-    --include=libc6-dev,libcivetweb-dev,civetweb,libsqlite3-dev,libcjson-dev,libmbedtls-dev,libfcgi-dev,libcmocka-dev,libmosquitto-dev \
+    --include="$pkgs" \
     --foreign bookworm "$dir" "$mirror" >"$dir.log" 2>&1 || { tail -n 20 "$dir.log" >&2; exit 1; }
 # --foreign runs no armhf code: it unpacks the base system and downloads the rest. Unpack every
 # downloaded package too (headers and libraries are all a sysroot needs; nothing is configured).
@@ -27,5 +29,5 @@ find "$dir/usr/lib/arm-linux-gnueabihf" -maxdepth 1 -type l | while read -r l; d
     t=$(readlink "$l")
     case $t in /*) ln -sf "$(realpath -m --relative-to="$(dirname "$l")" "$dir$t")" "$l" ;; esac
 done
-touch "$stamp"
+echo "$pkgs" >"$stamp"
 echo "$dir"
