@@ -37,8 +37,9 @@ class Broker:
     """A mosquitto on loopback with persistence (a SIGTERM saves what it holds), optionally
     bridging every evstream topic out to another broker."""
 
-    def __init__(self, port=None, bridge_to=None):
+    def __init__(self, port=None, bridge_to=None, extra=(), scheme="mqtt"):
         self.port = port or free_port()
+        self.scheme = scheme
         self.dir = tempfile.mkdtemp(prefix="evs-mqtt-")
         # started as root, mosquitto runs as user "mosquitto": it must be able to write its
         # persistence file here, or a restart silently forgets every session and message
@@ -46,6 +47,7 @@ class Broker:
         conf = [f"listener {self.port} 127.0.0.1", "allow_anonymous true", "persistence true",
                 f"persistence_location {self.dir}/", "autosave_interval 1",
                 "max_queued_messages 100000"]
+        conf[1:1] = list(extra)  # right after the listener: its TLS settings
         if bridge_to:
             conf += ["connection cut", f"address 127.0.0.1:{bridge_to}",
                      "topic evstream/# out 1", "cleansession false", "restart_timeout 1",
@@ -79,7 +81,7 @@ class Broker:
 
     @property
     def url(self):
-        return f"mqtt://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
 
 def wait_for(pred, timeout, what):
@@ -363,6 +365,60 @@ def test_central_stream_three_gateways():
         b.close()
 
 
+def test_mqtts_with_credentials():
+    d = tempfile.mkdtemp(prefix="evs-tls-")
+    os.chmod(d, 0o777)
+
+    def run(*cmd):
+        subprocess.run(cmd, check=True, capture_output=True, cwd=d, timeout=60 * SLOW)
+
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
+        "-out", "ca.pem", "-days", "2", "-subj", "/CN=evs test CA")
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out",
+        "srv.csr", "-subj", "/CN=127.0.0.1")
+    with open(f"{d}/ext.cnf", "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    run("openssl", "x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "srv.pem", "-days", "2", "-extfile", "ext.cnf")
+    run("mosquitto_passwd", "-c", "-b", "pw", "gw", "s3cret")
+    for f in os.listdir(d):
+        os.chmod(os.path.join(d, f), 0o644)
+    b = Broker(extra=[f"cafile {d}/ca.pem", f"certfile {d}/srv.pem", f"keyfile {d}/srv.key"],
+               scheme="mqtts")
+    with open(f"{b.dir}/m.conf", "a") as f:
+        f.write(f"password_file {d}/pw\nallow_anonymous false\n")
+    b.stop()
+    b.start()
+    good = os.path.join(d, "good.conf")
+    bad = os.path.join(d, "bad.conf")
+    with open(good, "w") as f:
+        f.write("mqtt_password = s3cret\n")
+    with open(bad, "w") as f:
+        f.write("mqtt_password = wrong\n")
+    creds = ["--mqtt-username", "gw", "--mqtt-cafile", f"{d}/ca.pem"]
+    c = central(b.url, creds + ["--config", good])
+    g = gateway(b.url, "gt", creds + ["--config", good])
+    x = gateway(b.url, "gx", creds + ["--config", bad])
+    try:
+        cp = c.create_project("app")
+        gp = g.create_project("app")
+        xp = x.create_project("app")
+        posted = post_n(g, gp["ingest_key"], 5)
+        post_n(x, xp["ingest_key"], 5)
+        wait_for(lambda: len(central_events(c, cp)) >= 5, 20, "events over TLS")
+        assert sorted(origin_ids(central_events(c, cp), "gt")) == posted
+        time.sleep(1)
+        assert x.metrics()["evs_upstream_link_up"] == 0
+        assert "refused the connection" in x.log_text()
+        assert origin_ids(central_events(c, cp), "gx") == []
+    finally:
+        x.close()
+        g.close()
+        c.close()
+        b.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
 if __name__ == "__main__":
     if not os.path.exists(MOSQUITTO):
         sys.exit("mosquitto is not installed (scripts/install-deps.sh test)")
@@ -374,4 +430,5 @@ if __name__ == "__main__":
         test_retention_cap_link_down_exact_drops,
         test_central_dedupe_and_bad_input,
         test_central_stream_three_gateways,
+        test_mqtts_with_credentials,
     ])
