@@ -524,6 +524,10 @@ int main(int argc, char **argv)
     if (e != EVS_OK) {
         log_msg(LOG_ERROR, "cannot open the database %s: %s (%s)", o.db, evs_strerror(e),
                 evs_err_name(e));
+        if (e == EVS_ERR_INVALID_ARG && (o.upstream[0] || o.aggregate[0])) {
+            log_msg(LOG_ERROR, "or the fleet options: URL mqtt[s]://host[:port], gateway id of "
+                               "1-63 printable characters without / + # or spaces");
+        }
         return 1;
     }
     int port = 0;

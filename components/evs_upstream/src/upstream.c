@@ -116,10 +116,6 @@ struct evs_upstream {
 
 /* ---- projects ---------------------------------------------------------------------------- */
 
-typedef struct {
-    evs_upstream_t *up;
-} refresh_ctx_t;
-
 static up_project_t *project_find(evs_upstream_t *up, uint32_t id)
 {
     for (uint32_t i = 0; i < up->n_projects; i++) {
