@@ -18,9 +18,13 @@ if(NOT EVS_CORE_ONLY AND TARGET evstreamd)
         # libmosquitto's own lock order (see the file); the options test.sh gives, plus it
         list(APPEND _evs_fleet_env "TSAN_OPTIONS=halt_on_error=1 second_deadlock_stack=1 suppressions=${CMAKE_SOURCE_DIR}/tests/tsan-libmosquitto.supp")
     endif()
+    # two entries so that ctest -j runs the ten kill -9 rounds beside the rest
     add_test(NAME integration.fleet
              COMMAND ${EVS_PYTHON} ${CMAKE_SOURCE_DIR}/tests/integration/test_fleet.py
-                     ${EVS_EVSTREAMD})
-    set_tests_properties(integration.fleet PROPERTIES LABELS integration TIMEOUT 300
-                         ENVIRONMENT "${_evs_fleet_env}")
+                     ${EVS_EVSTREAMD} -K kill9)
+    add_test(NAME integration.fleet_kill9
+             COMMAND ${EVS_PYTHON} ${CMAKE_SOURCE_DIR}/tests/integration/test_fleet.py
+                     ${EVS_EVSTREAMD} -k kill9)
+    set_tests_properties(integration.fleet integration.fleet_kill9 PROPERTIES LABELS integration
+                         TIMEOUT 300 ENVIRONMENT "${_evs_fleet_env}")
 endif()
