@@ -37,14 +37,16 @@ class Broker:
     """A mosquitto on loopback with persistence (a SIGTERM saves what it holds), optionally
     bridging every evstream topic out to another broker."""
 
-    def __init__(self, port=None, bridge_to=None, extra=(), scheme="mqtt"):
+    def __init__(self, port=None, bridge_to=None, extra=(), scheme="mqtt", password_file=None):
         self.port = port or free_port()
         self.scheme = scheme
         self.dir = tempfile.mkdtemp(prefix="evs-mqtt-")
         # started as root, mosquitto runs as user "mosquitto": it must be able to write its
         # persistence file here, or a restart silently forgets every session and message
         os.chmod(self.dir, 0o777)
-        conf = [f"listener {self.port} 127.0.0.1", "allow_anonymous true", "persistence true",
+        auth = (["allow_anonymous false", f"password_file {password_file}"] if password_file
+                else ["allow_anonymous true"])
+        conf = [f"listener {self.port} 127.0.0.1"] + auth + ["persistence true",
                 f"persistence_location {self.dir}/", "autosave_interval 1",
                 "max_queued_messages 100000"]
         conf[1:1] = list(extra)  # right after the listener: its TLS settings
@@ -69,14 +71,22 @@ class Broker:
                 time.sleep(0.05)
         raise RuntimeError("mosquitto did not start")
 
-    def stop(self):
+    def stop(self, must_save=True):
+        """SIGTERM (mosquitto saves its persistence file then). A broker that does not exit is
+        killed; that fails the test where what it held matters (@p must_save)."""
         if self.proc:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(10)
-            self.proc = None
+            proc, self.proc = self.proc, None
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10 * SLOW)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                if must_save:
+                    raise
 
     def close(self):
-        self.stop()
+        self.stop(must_save=False)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     @property
@@ -384,11 +394,7 @@ def test_mqtts_with_credentials():
     for f in os.listdir(d):
         os.chmod(os.path.join(d, f), 0o644)
     b = Broker(extra=[f"cafile {d}/ca.pem", f"certfile {d}/srv.pem", f"keyfile {d}/srv.key"],
-               scheme="mqtts")
-    with open(f"{b.dir}/m.conf", "a") as f:
-        f.write(f"password_file {d}/pw\nallow_anonymous false\n")
-    b.stop()
-    b.start()
+               scheme="mqtts", password_file=f"{d}/pw")
     good = os.path.join(d, "good.conf")
     bad = os.path.join(d, "bad.conf")
     with open(good, "w") as f:

@@ -23,7 +23,6 @@
 
 #define EVS__TOPIC_MAX     (EVS__GATEWAY_MAX + 160)
 #define EVS__PREFIX_MAX    (EVS__GATEWAY_MAX + 300)
-#define EVS__ISSUE_Q       256 /* issue changes waiting for the link */
 #define EVS__REFRESH_MS    1000
 #define EVS__CLOSE_WAIT_MS 1000
 #define EVS__LAG_SAMPLE_MS 100 /* one commit-time sample per this much time at most */
@@ -99,7 +98,7 @@ struct evs_upstream {
 
     /* ---- issue changes and commit-time samples: under qmu (the writer thread appends) ---- */
     evs_mutex_t qmu;
-    up_issue_msg_t q[EVS__ISSUE_Q];
+    up_issue_msg_t q[CONFIG_EVS_UPSTREAM_ISSUE_QUEUE];
     uint32_t q_head, q_count;
     up_sample_t samples[CONFIG_EVS_UPSTREAM_LAG_SAMPLES];
     uint32_t s_head, s_count;
@@ -509,7 +508,7 @@ static void send_issue_changes(evs_upstream_t *up)
         }
         evs_mutex_lock(&up->qmu);
         if (up->q_count > 0 && up->q[up->q_head].issue_id == m.issue_id) {
-            up->q_head = (up->q_head + 1) % EVS__ISSUE_Q;
+            up->q_head = (up->q_head + 1) % CONFIG_EVS_UPSTREAM_ISSUE_QUEUE;
             up->q_count--;
         }
         evs_mutex_unlock(&up->qmu);
@@ -720,12 +719,12 @@ void evs_upstream_notice(evs_upstream_t *up, const evs_notice_t *n)
         return;
     }
     evs_mutex_lock(&up->qmu);
-    if (up->q_count == EVS__ISSUE_Q) {
-        up->q_head = (up->q_head + 1) % EVS__ISSUE_Q;
+    if (up->q_count == CONFIG_EVS_UPSTREAM_ISSUE_QUEUE) {
+        up->q_head = (up->q_head + 1) % CONFIG_EVS_UPSTREAM_ISSUE_QUEUE;
         up->q_count--;
         atomic_fetch_add_explicit(&up->issues_dropped, 1, memory_order_relaxed);
     }
-    up_issue_msg_t *m = &up->q[(up->q_head + up->q_count) % EVS__ISSUE_Q];
+    up_issue_msg_t *m = &up->q[(up->q_head + up->q_count) % CONFIG_EVS_UPSTREAM_ISSUE_QUEUE];
     m->project_id = n->project_id;
     m->issue_id = n->issue_id;
     m->action = n->action;
