@@ -6,6 +6,7 @@ end, a broker restart under ingest, kill -9 of a gateway, two bridged brokers wi
 the retention hard cap with the link down, central dedupe and bad input, and the central stream
 of three gateways. Outages are short and counts small: the suite also runs under the sanitizers
 and qemu (EVS_TEST_SLOW scales the waits)."""
+import atexit
 import json
 import os
 import shutil
@@ -23,6 +24,37 @@ import evs_harness as h  # noqa: E402
 SLOW = 4.0 if os.environ.get("EVS_TEST_SLOW") else 1.0
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MOSQUITTO_PUB = shutil.which("mosquitto_pub") or "/usr/bin/mosquitto_pub"
+
+
+_LIVE = []  # every broker and daemon started here: a failing test must not leave them running
+
+
+def _track(obj):
+    _LIVE.append(obj)
+    return obj
+
+
+@atexit.register
+def _kill_leftovers():
+    for obj in _LIVE:
+        proc = getattr(obj, "proc", None)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def close_all(*objs):
+    """Close each (None skipped) even when one fails; re-raise the first failure."""
+    first = None
+    for obj in objs:
+        if obj is None:
+            continue
+        try:
+            obj.close()
+        except Exception as e:  # noqa: BLE001 - closed the rest first
+            first = first or e
+    if first:
+        raise first
 
 
 def free_port():
@@ -57,6 +89,7 @@ class Broker:
         with open(f"{self.dir}/m.conf", "w") as f:
             f.write("\n".join(conf) + "\n")
         self.proc = None
+        _track(self)
         self.start()
 
     def start(self):
@@ -105,11 +138,12 @@ def wait_for(pred, timeout, what):
 
 
 def gateway(broker_url, gid, extra=()):
-    return h.Daemon(extra_args=["--upstream", broker_url, "--gateway-id", gid] + list(extra))
+    return _track(h.Daemon(extra_args=["--upstream", broker_url, "--gateway-id", gid] +
+                           list(extra)))
 
 
 def central(broker_url, extra=()):
-    return h.Daemon(extra_args=["--aggregate", broker_url] + list(extra))
+    return _track(h.Daemon(extra_args=["--aggregate", broker_url] + list(extra)))
 
 
 def central_events(c, proj):
@@ -165,9 +199,7 @@ def test_forwarding_end_to_end():
         wait_for(lambda: c.metrics()['evs_aggregate_gateway_online{gateway="g1"}'] == 0, 10,
                  "g1 offline")
     finally:
-        g.close()
-        c.close()
-        b.close()
+        close_all(g, c, b)
 
 
 def test_broker_restart_under_ingest_no_loss():
@@ -211,9 +243,7 @@ def test_broker_restart_under_ingest_no_loss():
         assert m["evs_upstream_lag_seconds"] == 0
         assert g.metrics()["evs_upstream_reconnects_total"] >= 1
     finally:
-        g.close()
-        c.close()
-        b.close()
+        close_all(g, c, b)
 
 
 def test_kill9_gateway_ten_times_no_loss():
@@ -237,9 +267,7 @@ def test_kill9_gateway_ten_times_no_loss():
         # duplicates, if any, carried ids already stored (counted, not stored)
         assert cm["evs_aggregate_received_total"] >= len(posted)
     finally:
-        g.close()
-        c.close()
-        b.close()
+        close_all(g, c, b)
 
 
 def test_bridged_brokers_bridge_cut_and_restored():
@@ -260,10 +288,7 @@ def test_bridged_brokers_bridge_cut_and_restored():
         wait_for(lambda: len(central_events(c, cp)) >= len(posted), 30, "after the cut")
         assert sorted(origin_ids(central_events(c, cp), "g4")) == sorted(posted)
     finally:
-        g.close()
-        c.close()
-        edge.close()
-        central_broker.close()
+        close_all(g, c, edge, central_broker)
 
 
 def test_retention_cap_link_down_exact_drops():
@@ -293,14 +318,8 @@ def test_retention_cap_link_down_exact_drops():
         wait_for(lambda: c.metrics().get('evs_aggregate_gateway_dropped_total{gateway="g5"}')
                  == 20, 10, "the drop notice")
     finally:
-        g.close()
-        if c:
-            c.close()
-        if b:
-            b.close()
-        if cb:
-            cb.close()
         os.unlink(cfg.name)
+        close_all(g, c, b, cb)
 
 
 def pub(broker, topic, payload):
@@ -340,8 +359,7 @@ def test_central_dedupe_and_bad_input():
         assert m['evs_aggregate_bad_total{reason="too_large"}'] == 1
         assert m['evs_aggregate_bad_total{reason="invalid_event"}'] == 1
     finally:
-        c.close()
-        b.close()
+        close_all(c, b)
 
 
 def test_central_stream_three_gateways():
@@ -369,10 +387,7 @@ def test_central_stream_three_gateways():
         assert seen == {"ga": 2, "gb": 2, "gc": 2}, seen
         ws.close()
     finally:
-        for g in gws:
-            g.close()
-        c.close()
-        b.close()
+        close_all(*gws, c, b)
 
 
 def test_mqtts_with_credentials():
@@ -418,11 +433,8 @@ def test_mqtts_with_credentials():
         assert "refused the connection" in x.log_text()
         assert origin_ids(central_events(c, cp), "gx") == []
     finally:
-        x.close()
-        g.close()
-        c.close()
-        b.close()
         shutil.rmtree(d, ignore_errors=True)
+        close_all(x, g, c, b)
 
 
 if __name__ == "__main__":
