@@ -62,6 +62,15 @@ typedef struct options {
     bool check_only;
     char sentry_cors[1024];
     uint32_t sentry_quota;
+    /* fleet mode (docs/fleet.md) */
+    char upstream[320];
+    char aggregate[320];
+    char gateway_id[64];
+    char mqtt_username[128];
+    char mqtt_password[256];
+    char mqtt_cafile[PATH_MAX];
+    int64_t upstream_max_unforwarded;
+    bool aggregate_shared;
 } options_t;
 
 static void usage(FILE *f)
@@ -88,6 +97,12 @@ static void usage(FILE *f)
             "  --log-level L       error, warn, info (default) or debug\n"
             "  --syslog            log to syslog (daemon facility) instead of stderr\n"
             "  --check-config      validate the options and the config file, then exit\n"
+            "  --upstream URL      forward events to an MQTT broker: mqtt://host:port or\n"
+            "                      mqtts://host:port (docs/fleet.md)\n"
+            "  --aggregate URL     central mode: store the fleet's events from this broker\n"
+            "  --gateway-id ID     this gateway's id in topics (default: the host name)\n"
+            "  --mqtt-username U   MQTT user name (password: mqtt_password in the config file)\n"
+            "  --mqtt-cafile FILE  CA certificates (PEM) for mqtts://\n"
             "  --help              this text\n"
             "  --version           print the version\n"
             "Config file keys: port, bind, db, admin_token, fastcgi, fastcgi_prefix, demo,\n"
@@ -95,7 +110,8 @@ static void usage(FILE *f)
             "commit_interval_ms, queue_depth, retention_max_events,\n"
             "retention_max_db_kb, "
             "sync (normal|full), send_timeout_ms, keepalive_s, stream_mode (fd|conn),\n"
-            "sentry_cors, sentry_quota.\n"
+            "sentry_cors, sentry_quota, upstream, aggregate, gateway_id, mqtt_username,\n"
+            "mqtt_password, mqtt_cafile, upstream_max_unforwarded, aggregate_shared.\n"
             "See docs/configuration.md.\n",
             CONFIG_EVS_DEFAULT_PORT, CONFIG_EVS_DEFAULT_DB_PATH);
 }
@@ -192,6 +208,30 @@ static bool apply(options_t *o, const char *key, const char *val, const char *wh
     } else if (!strcmp(key, "sentry_quota")) {
         ok = parse_i64(val, 0, 1000000, &x);
         o->sentry_quota = (uint32_t)x;
+    } else if (!strcmp(key, "upstream") || !strcmp(key, "aggregate")) {
+        char *dst = !strcmp(key, "upstream") ? o->upstream : o->aggregate;
+        size_t vl = strlen(val);
+        ok = vl < sizeof(o->upstream) &&
+             (!strncmp(val, "mqtt://", 7) || !strncmp(val, "mqtts://", 8));
+        if (ok) {
+            memcpy(dst, val, vl + 1);
+        }
+    } else if (!strcmp(key, "gateway_id")) {
+        ok = strlen(val) < sizeof(o->gateway_id) && !strpbrk(val, "/+# ");
+        snprintf(o->gateway_id, sizeof(o->gateway_id), "%s", val);
+    } else if (!strcmp(key, "mqtt_username")) {
+        ok = strlen(val) < sizeof(o->mqtt_username);
+        snprintf(o->mqtt_username, sizeof(o->mqtt_username), "%s", val);
+    } else if (!strcmp(key, "mqtt_password")) {
+        ok = strlen(val) < sizeof(o->mqtt_password);
+        snprintf(o->mqtt_password, sizeof(o->mqtt_password), "%s", val);
+    } else if (!strcmp(key, "mqtt_cafile")) {
+        ok = strlen(val) < sizeof(o->mqtt_cafile);
+        snprintf(o->mqtt_cafile, sizeof(o->mqtt_cafile), "%s", val);
+    } else if (!strcmp(key, "upstream_max_unforwarded")) {
+        ok = parse_i64(val, 0, INT64_MAX, &o->upstream_max_unforwarded);
+    } else if (!strcmp(key, "aggregate_shared")) {
+        ok = parse_bool(val, &o->aggregate_shared);
     } else {
         log_msg(LOG_ERROR, "%s: unknown option \"%s\"", where, key);
         return false;
@@ -268,6 +308,11 @@ static int parse_args(options_t *o, int argc, char **argv)
         {"--fastcgi-prefix", "fastcgi_prefix"},
         {"--stream-mode", "stream_mode"},
         {"--sentry-cors", "sentry_cors"},
+        {"--upstream", "upstream"},
+        {"--aggregate", "aggregate"},
+        {"--gateway-id", "gateway_id"},
+        {"--mqtt-username", "mqtt_username"},
+        {"--mqtt-cafile", "mqtt_cafile"},
     };
     /* the config file first, so that the command line wins */
     for (int i = 1; i < argc; i++) {
@@ -536,6 +581,7 @@ int main(int argc, char **argv)
         .send_timeout_ms = CONFIG_EVS_SEND_TIMEOUT_MS,
         .keepalive_s = CONFIG_EVS_KEEPALIVE_S,
         .stream_fd = true,
+        .upstream_max_unforwarded = CONFIG_EVS_UPSTREAM_MAX_UNFORWARDED,
     };
     snprintf(o.db, sizeof(o.db), "%s", CONFIG_EVS_DEFAULT_DB_PATH);
     const char *env_token = getenv("EVSTREAMD_ADMIN_TOKEN");
@@ -608,9 +654,27 @@ int main(int argc, char **argv)
     cfg.stream_fd_fastpath = o.stream_fd;
     cfg.sentry_cors_origins = o.sentry_cors[0] ? o.sentry_cors : NULL;
     cfg.sentry_quota = o.sentry_quota;
+    cfg.upstream_url = o.upstream;
+    cfg.aggregate_url = o.aggregate;
+    cfg.gateway_id = o.gateway_id;
+    cfg.mqtt_username = o.mqtt_username;
+    cfg.mqtt_password = o.mqtt_password;
+    cfg.mqtt_cafile = o.mqtt_cafile;
+    cfg.upstream_max_unforwarded = o.upstream_max_unforwarded;
+    cfg.aggregate_shared = o.aggregate_shared;
+    if (o.upstream[0] || o.aggregate[0]) {
+        log_msg(LOG_INFO, "fleet: upstream %s, aggregate %s, gateway id %s",
+                o.upstream[0] ? o.upstream : "off", o.aggregate[0] ? o.aggregate : "off",
+                o.gateway_id[0] ? o.gateway_id : "(host name)");
+    }
     evs_t *evs = NULL;
     evs_err_t e = evs_open(&cfg, &evs);
     if (e != EVS_OK) {
+        if (e == EVS_ERR_INVALID_ARG && (o.upstream[0] || o.aggregate[0])) {
+            log_msg(LOG_ERROR, "invalid fleet options: URL mqtt[s]://host[:port], gateway id of "
+                               "1-63 printable characters without / + # or spaces");
+            return 1;
+        }
         return db_refused(o.db, e);
     }
     int port = 0;

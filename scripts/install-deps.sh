@@ -5,10 +5,10 @@
 set -eu
 profile=${1:-run}
 run_pkgs="build-essential cmake python3-kconfiglib libcivetweb-dev civetweb libmbedtls-dev
-libcjson-dev libsqlite3-dev libfcgi-dev sqlite3 curl libsystemd-dev zlib1g-dev"
+libcjson-dev libsqlite3-dev libfcgi-dev sqlite3 curl libsystemd-dev zlib1g-dev libmosquitto-dev"
 test_pkgs="$run_pkgs clang-format libcmocka-dev clang libclang-rt-14-dev gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user
 lighttpd nginx-light chromium nodejs npm debootstrap procps psmisc file
-pkg-config debhelper dpkg-dev systemd man-db libcurl4-openssl-dev"
+pkg-config debhelper dpkg-dev systemd man-db libcurl4-openssl-dev mosquitto mosquitto-clients openssl"
 case "$profile" in
 run) pkgs=$run_pkgs ;;
 test) pkgs=$test_pkgs ;;

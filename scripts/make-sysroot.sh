@@ -8,7 +8,7 @@ set -eu
 cd "$(dirname "$0")/.."
 dir=${1:-build/sysroot-armhf}
 stamp="$dir/.evs-sysroot-complete"
-pkgs=libc6-dev,libcivetweb-dev,civetweb,libsqlite3-dev,libcjson-dev,libmbedtls-dev,libfcgi-dev,libcmocka-dev,zlib1g-dev
+pkgs=libc6-dev,libcivetweb-dev,civetweb,libsqlite3-dev,libcjson-dev,libmbedtls-dev,libfcgi-dev,libcmocka-dev,zlib1g-dev,libmosquitto-dev
 # reused only when made with the same package list (the stamp holds it)
 [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$pkgs" ] && { echo "$dir"; exit 0; }
 mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n 1)

@@ -32,6 +32,10 @@ typedef struct evs_api_config {
     /** Sentry routes: events per minute per project before 429 (a token bucket holding one
      *  minute's worth); 0: no quota (the default). */
     uint32_t sentry_quota;
+    /** More Prometheus text appended to GET /metrics (fleet forwarding); NULL: none. Returns
+     *  the bytes written into @p buf, 0 for none or when @p cap is too small. */
+    size_t (*metrics_extra)(void *ctx, char *buf, size_t cap);
+    void *metrics_extra_ctx; /**< borrowed; must outlive the api */
 } evs_api_config_t;
 
 #define EVS_API_CONFIG_DEFAULT()                                                                   \

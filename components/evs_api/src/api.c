@@ -606,6 +606,9 @@ size_t evs_api_render_metrics(evs_api_t *api, char *buf, size_t cap)
          "evs_db_bytes %" PRId64 "\n",
          ss.db_bytes);
     put_build_and_process(&m);
+    if (!m.overflow && api->cfg.metrics_extra != NULL) {
+        m.len += api->cfg.metrics_extra(api->cfg.metrics_extra_ctx, m.buf + m.len, m.cap - m.len);
+    }
     if (m.overflow) {
         return 0;
     }

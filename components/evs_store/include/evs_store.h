@@ -88,8 +88,9 @@ typedef struct evs_ingest_result {
     int64_t event_id; /**< > 0 when stored; 0 when discarded */
     int64_t issue_id;
     bool discarded; /**< its issue is discarded: acknowledged, neither stored nor streamed */
-    bool duplicate; /**< its client_id was stored before: the ids are the stored event's, and
-                         nothing was stored or streamed this time */
+    bool duplicate; /**< stored before (its client_id, or its origin: evs_store_ingest_origin):
+                         the ids are the stored event's; acknowledged, nothing stored or
+                         streamed this time */
 } evs_ingest_result_t;
 
 /** Called on the writer thread after COMMIT (or on failure). Must not block. */

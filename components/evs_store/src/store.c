@@ -392,6 +392,9 @@ static int retention_step(evs_store_t *s, int64_t total, int64_t *deleted)
     if (s->cfg.retention_max_db_kb > 0 && used_bytes(s, NULL) > s->cfg.retention_max_db_kb * 1024) {
         want = s->cfg.retention_batch;
     }
+    if (evs__store_upstream_guarded(s)) {
+        return evs__store_upstream_retention(s, total, want, deleted);
+    }
     if (want == 0) {
         return SQLITE_OK;
     }
@@ -421,6 +424,12 @@ static void after_commit(evs_store_t *s, int64_t deleted, int64_t *db_bytes)
     bool over_size = s->cfg.retention_max_db_kb > 0 && used > s->cfg.retention_max_db_kb * 1024 &&
                      deleted > 0 && s->total_events > 0;
     s->retention_more = over_events || over_size;
+    if (evs__store_upstream_guarded(s)) {
+        evs__store_upstream_committed(s);
+        /* unforwarded events may be all that is over: wait for acknowledgements */
+        s->retention_more =
+            (over_events || over_size || evs__store_upstream_over_cap(s)) && deleted > 0;
+    }
 }
 
 /* One event inside the batch transaction. Per-item problems go to res->r.err; the return
@@ -437,6 +446,14 @@ static int process_event(evs_store_t *s, const evs__store_item_t *it, evs__store
     if (evs__store_project_slot(s, it->project_id) == NULL) {
         res->r.err = EVS_ERR_NOT_FOUND;
         return SQLITE_OK;
+    }
+    if (it->origin != NULL) {
+        bool dup = false;
+        rc = evs__store_upstream_seen(s, it->origin, &dup);
+        if (rc != SQLITE_OK || dup) {
+            res->r.duplicate = dup;
+            return rc;
+        }
     }
     sqlite3_stmt *st;
     if (ev->has_client_id) {
@@ -926,6 +943,8 @@ static void *writer_main(void *arg)
             evs_mutex_unlock(&s->mu);
             if (c->kind == EVS__CTL_ACTION) {
                 run_action(s, c);
+            } else if (c->kind == EVS__CTL_UPSTREAM) {
+                evs__store_upstream_run(s, c);
             } else {
                 run_project(s, c);
             }
@@ -971,7 +990,7 @@ static void *writer_main(void *arg)
 }
 
 /* Queue @p c and wait until the writer has run it. */
-static evs_err_t run_ctl(evs_store_t *s, evs__store_ctl_t *c)
+evs_err_t evs__store_run_ctl(evs_store_t *s, evs__store_ctl_t *c)
 {
     evs_mutex_lock(&s->mu);
     if (s->stopping) {
@@ -998,6 +1017,7 @@ static evs_err_t run_ctl(evs_store_t *s, evs__store_ctl_t *c)
 
 static void free_store(evs_store_t *s)
 {
+    evs__store_upstream_close(s);
     sqlite3_stmt *sts[] = {s->st_issue_find,   s->st_issue_insert, s->st_issue_update,
                            s->st_event_insert, s->st_retention,    s->st_page_count,
                            s->st_freelist,     s->st_issue_get,    s->st_issue_status,
@@ -1165,7 +1185,10 @@ static evs_err_t open_db(evs_store_t *s)
     if (rc != SQLITE_OK) {
         return evs__store_err(rc);
     }
-    err = load_tables(s);
+    err = evs__store_upstream_open(s);
+    if (err == EVS_OK) {
+        err = load_tables(s);
+    }
     if (err != EVS_OK) {
         return err;
     }
@@ -1262,8 +1285,9 @@ static bool event_valid(const evs_event_t *ev)
            (ev->json != NULL || ev->json_len == 0) && ev->json_len <= (size_t)INT32_MAX;
 }
 
-evs_err_t evs_store_submit(evs_store_t *store, uint32_t project_id, const evs_event_t *events,
-                           size_t n, evs_ingest_done_fn done, void *const *ctxs)
+static evs_err_t submit(evs_store_t *store, uint32_t project_id, const evs_event_t *events,
+                        size_t n, evs_ingest_done_fn done, void *const *ctxs,
+                        const evs__store_origin_t *origin)
 {
     if (store == NULL || events == NULL || n == 0 || n > store->cfg.queue_depth) {
         return EVS_ERR_INVALID_ARG;
@@ -1290,6 +1314,7 @@ evs_err_t evs_store_submit(evs_store_t *store, uint32_t project_id, const evs_ev
         it->done = done;
         it->ctx = ctxs != NULL ? ctxs[i] : NULL;
         it->project_id = project_id;
+        it->origin = origin;
     }
     store->q_count += (uint32_t)n;
     if (store->q_count > store->stats.queue_depth_hwm) {
@@ -1298,6 +1323,19 @@ evs_err_t evs_store_submit(evs_store_t *store, uint32_t project_id, const evs_ev
     evs_cond_signal(&store->wake);
     evs_mutex_unlock(&store->mu);
     return EVS_OK;
+}
+
+evs_err_t evs_store_submit(evs_store_t *store, uint32_t project_id, const evs_event_t *events,
+                           size_t n, evs_ingest_done_fn done, void *const *ctxs)
+{
+    return submit(store, project_id, events, n, done, ctxs, NULL);
+}
+
+evs_err_t evs__store_submit_one(evs_store_t *s, uint32_t project_id, const evs_event_t *ev,
+                                const evs__store_origin_t *origin, evs_ingest_done_fn done,
+                                void *ctx)
+{
+    return submit(s, project_id, ev, 1, done, &ctx, origin);
 }
 
 typedef struct evs__store_waiter {
@@ -1355,7 +1393,7 @@ evs_err_t evs_store_issue_action(evs_store_t *store, uint32_t project_id, int64_
     }
     evs__store_ctl_t c = {
         .kind = EVS__CTL_ACTION, .project_id = project_id, .issue_id = issue_id, .action = action};
-    evs_err_t err = run_ctl(store, &c);
+    evs_err_t err = evs__store_run_ctl(store, &c);
     if (err == EVS_OK && out != NULL) {
         *out = c.issue;
     }
@@ -1389,7 +1427,7 @@ evs_err_t evs_store_project_create_dsn(evs_store_t *store, const char *name,
                           .ingest_hash = ingest_hash,
                           .dashboard_hash = dashboard_hash,
                           .dsn_hash = dsn_hash};
-    evs_err_t err = run_ctl(store, &c);
+    evs_err_t err = evs__store_run_ctl(store, &c);
     if (err == EVS_OK && out != NULL) {
         *out = c.project;
     }

@@ -13,10 +13,15 @@
 
 #define EVS__SCHEMA_VERSION  2 /* PRAGMA user_version this build writes and reads */
 #define EVS__BUSY_TIMEOUT_MS 5000
+#include "evs_store_upstream.h"
+
+/* Where an aggregated event came from (store_upstream.c): its gateway and its id there. */
+typedef evs_store_origin_t evs__store_origin_t;
 
 /* One queued ingest: everything is borrowed from the submitter until done fires. */
 typedef struct evs__store_item {
     const evs_event_t *ev;
+    const evs__store_origin_t *origin; /* NULL, or dedupe by (gateway, event id) */
     evs_ingest_done_fn done;
     void *ctx;
     uint32_t project_id;
@@ -25,6 +30,7 @@ typedef struct evs__store_item {
 typedef enum evs__ctl_kind {
     EVS__CTL_ACTION = 1,
     EVS__CTL_PROJECT = 2,
+    EVS__CTL_UPSTREAM = 3, /* save forwarded offsets (store_upstream.c) */
 } evs__ctl_kind_t;
 
 /* A synchronous request to the writer; lives on the caller's stack until `finished`. */
@@ -42,6 +48,9 @@ typedef struct evs__store_ctl {
     const uint8_t *dashboard_hash;
     const uint8_t *dsn_hash; /* NULL: no DSN key */
     evs_project_t project;
+    /* upstream offsets */
+    const struct evs_store_offset *offs;
+    size_t n_offs;
     /* result */
     evs_err_t err;
     bool finished;
@@ -111,6 +120,9 @@ struct evs_store {
     evs__store_key_t *keys;
     _Atomic uint32_t n_keys;
 
+    /* ---- fleet forwarding state (store_upstream.c) ---- */
+    struct evs__store_up *up;
+
     /* ---- read pool ---- */
     evs_mutex_t pool_mu;
     evs_cond_t pool_cv;
@@ -132,3 +144,26 @@ void evs__store_issue_row(sqlite3_stmt *st, evs_issue_t *out);
 /* Read pool: borrow a connection (waits while all are busy) and give it back. */
 sqlite3 *evs__store_reader_get(evs_store_t *s);
 void evs__store_reader_put(evs_store_t *s, sqlite3 *db);
+
+/* ---- store_upstream.c: the hooks of fleet forwarding (evs_store_upstream.h) ---- */
+/* Open: create its tables when missing, prepare its statements. Writer connection. */
+evs_err_t evs__store_upstream_open(evs_store_t *s);
+void evs__store_upstream_close(evs_store_t *s);
+/* Writer thread: run an EVS__CTL_UPSTREAM request. */
+void evs__store_upstream_run(evs_store_t *s, evs__store_ctl_t *c);
+/* Inside the batch transaction: record @p o; *dup when it was recorded before. */
+int evs__store_upstream_seen(evs_store_t *s, const evs__store_origin_t *o, bool *dup);
+/* Is forwarding-aware retention on? */
+bool evs__store_upstream_guarded(const evs_store_t *s);
+/* Inside a transaction, instead of the plain retention delete when guarded. */
+int evs__store_upstream_retention(evs_store_t *s, int64_t total, int64_t want, int64_t *deleted);
+/* After a COMMIT of a guarded retention step: publish its drop count. */
+void evs__store_upstream_committed(evs_store_t *s);
+/* Over the hard cap of unforwarded events (as of the last commit)? */
+bool evs__store_upstream_over_cap(const evs_store_t *s);
+/* Queue one event (with an origin or not): evs_store_submit for one event. */
+evs_err_t evs__store_submit_one(evs_store_t *s, uint32_t project_id, const evs_event_t *ev,
+                                const evs__store_origin_t *origin, evs_ingest_done_fn done,
+                                void *ctx);
+/* Queue a control request and wait until the writer has run it (store.c). */
+evs_err_t evs__store_run_ctl(evs_store_t *s, evs__store_ctl_t *c);

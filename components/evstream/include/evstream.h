@@ -45,6 +45,15 @@ typedef struct evs_config {
     bool stream_fd_fastpath;         /**< false: every stream in conn mode (no raw socket) */
     const char *sentry_cors_origins; /**< Sentry routes' CORS origins ("*" any); NULL: off */
     uint32_t sentry_quota;           /**< Sentry events/min per project, then 429; 0: none */
+    /* fleet mode (docs/fleet.md); every string copied, NULL or "" = off / default */
+    const char *upstream_url;         /**< forward to mqtt[s]://host:port */
+    const char *aggregate_url;        /**< aggregate from mqtt[s]://host:port */
+    const char *gateway_id;           /**< default: the host name */
+    const char *mqtt_username;        /**< both directions */
+    const char *mqtt_password;        /**< both directions */
+    const char *mqtt_cafile;          /**< mqtts: CA file (PEM) */
+    int64_t upstream_max_unforwarded; /**< retention hard cap while forwarding; 0 = none */
+    bool aggregate_shared;            /**< subscribe with $share/evstream/ (clustered brokers) */
 } evs_config_t;
 
 #ifndef CONFIG_EVS_STORE_SYNC_FULL
@@ -64,7 +73,7 @@ typedef struct evs_config {
         .retention_max_db_kb = CONFIG_EVS_RETENTION_MAX_DB_KB,                                     \
         .sync_full = CONFIG_EVS_STORE_SYNC_FULL,                                                   \
         .stream_fd_fastpath = CONFIG_EVS_STREAM_FD_FASTPATH, .sentry_cors_origins = NULL,          \
-        .sentry_quota = 0,                                                                         \
+        .sentry_quota = 0, .upstream_max_unforwarded = CONFIG_EVS_UPSTREAM_MAX_UNFORWARDED,        \
     }
 
 /** What evs_ingest() stored. */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "evs_upstream.h"
 #include <errno.h>
 #include <stdio.h>
 
@@ -34,6 +35,8 @@ struct evs {
     evs_streams_t *streams;
     uint32_t send_timeout_ms;
     evs_api_t *api;
+    evs_upstream_t *upstream;   /* fleet: forwarder (NULL: off) */
+    evs_aggregate_t *aggregate; /* fleet: aggregator (NULL: off) */
     struct mg_context *own_ctx;
 #ifdef EVS_HAVE_FCGI
     evs_fcgi_t *fcgi;
@@ -82,14 +85,44 @@ static evs_err_t gap_count(void *ctx, uint32_t project_id, const evs_filter_t *f
                                   first_id, last_id);
 }
 
-/* The store's commit notices go to the stream engine. The engine is opened after the store (it
- * replays from it); no notice can come before evs_open returns, as nothing was ingested. */
-static void publish_notice(void *ctx, const evs_notice_t *notice)
+/* The store's commit notices go to the stream engine and, in fleet mode, to the forwarder.
+ * The engine is opened after the store (it replays from it); no notice can come before
+ * evs_open returns, as nothing was ingested. */
+static void on_notice(void *ctx, const evs_notice_t *notice)
 {
     evs_t *evs = ctx;
     if (evs->streams) {
         evs_streams_publish_notice(evs->streams, notice);
     }
+    evs_upstream_notice(evs->upstream, notice);
+}
+
+static size_t fleet_metrics(void *ctx, char *buf, size_t cap)
+{
+    evs_t *evs = ctx;
+    size_t n = evs_upstream_render_metrics(evs->upstream, buf, cap);
+    return n + evs_aggregate_render_metrics(evs->aggregate, buf + n, cap - n);
+}
+
+static evs_err_t open_fleet(evs_t *evs, const evs_config_t *cfg)
+{
+    evs_upstream_config_t uc = EVS_UPSTREAM_CONFIG_DEFAULT();
+    uc.gateway = cfg->gateway_id;
+    uc.username = cfg->mqtt_username;
+    uc.password = cfg->mqtt_password;
+    uc.cafile = cfg->mqtt_cafile;
+    uc.max_unforwarded = cfg->upstream_max_unforwarded;
+    uc.shared = cfg->aggregate_shared;
+    evs_err_t e = EVS_OK;
+    if (cfg->upstream_url && cfg->upstream_url[0]) {
+        uc.url = cfg->upstream_url;
+        e = evs_upstream_open(&uc, evs->store, &evs->upstream);
+    }
+    if (e == EVS_OK && cfg->aggregate_url && cfg->aggregate_url[0]) {
+        uc.url = cfg->aggregate_url;
+        e = evs_aggregate_open(&uc, evs->store, &evs->aggregate);
+    }
+    return e;
 }
 
 evs_err_t evs_open(const evs_config_t *cfg, evs_t **out)
@@ -122,7 +155,7 @@ evs_err_t evs_open(const evs_config_t *cfg, evs_t **out)
     sc.retention_max_events = cfg->retention_max_events;
     sc.retention_max_db_kb = cfg->retention_max_db_kb;
     sc.sync_full = cfg->sync_full;
-    sc.notice_fn = publish_notice;
+    sc.notice_fn = on_notice;
     sc.notice_ctx = evs;
     e = evs_store_open(&sc, &evs->store);
     if (e != EVS_OK) {
@@ -146,7 +179,13 @@ evs_err_t evs_open(const evs_config_t *cfg, evs_t **out)
     ac.enable_ws_streams = cfg->enable_ws_streams;
     ac.sentry_cors_origins = cfg->sentry_cors_origins;
     ac.sentry_quota = cfg->sentry_quota;
+    ac.metrics_extra = fleet_metrics;
+    ac.metrics_extra_ctx = evs;
     e = evs_api_open(&ac, evs->store, evs->hub, evs->streams, evs->auth, &evs->api);
+    if (e != EVS_OK) {
+        goto fail;
+    }
+    e = open_fleet(evs, cfg);
     if (e != EVS_OK) {
         goto fail;
     }
@@ -368,6 +407,11 @@ void evs_close(evs_t *evs)
     for (size_t i = 0; i < evs->nmounts; i++) {
         evs_http_detach(evs->mounts[i], false);
     }
+    /* fleet threads use the store (offsets, ingest): stop them first */
+    evs_aggregate_close(evs->aggregate);
+    evs->aggregate = NULL;
+    evs_upstream_close(evs->upstream);
+    evs->upstream = NULL;
     evs_store_close(evs->store);
     evs->store = NULL;
     evs_api_close(evs->api);
