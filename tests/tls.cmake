@@ -1,0 +1,14 @@
+# SPDX-License-Identifier: MIT
+# TLS (HTTPS/WSS) against the real evstreamd. integration.api_tls (tests/integration/
+# test_api_tls.py, registered by api.cmake's glob) uses Python's ssl and curl --cacert;
+# integration.api_tls_node uses independent clients: Node's ws over wss:// and node:https,
+# trusting only the generated certificate.
+if(NOT EVS_CORE_ONLY AND TARGET evstreamd AND EVS_CIVETWEB STREQUAL "source")
+    find_program(EVS_NODE node)
+    if(EVS_NODE AND EXISTS ${CMAKE_SOURCE_DIR}/tests/node/package.json)
+        add_test(NAME integration.api_tls_node
+                 COMMAND ${EVS_NODE} ${CMAKE_SOURCE_DIR}/tests/node/tls.test.js)
+        set_tests_properties(integration.api_tls_node PROPERTIES LABELS integration TIMEOUT 180
+                             ENVIRONMENT "EVSTREAMD=${EVS_EVSTREAMD}")
+    endif()
+endif()
