@@ -33,7 +33,7 @@ int main(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    sigprocmask(SIG_BLOCK, &sigs, NULL); /* before any thread: they inherit it */
 
     /* The application's own server: no document_root, its own handler. */
     mg_init_library(0);
@@ -59,9 +59,9 @@ int main(int argc, char **argv)
         return 1;
     }
     e = evs_attach_civetweb(evs, ctx, "/evs");
-    char ik[EVS_AUTH_KEY_MAX];
-    char dt[EVS_AUTH_KEY_MAX];
-    evs_project_t p;
+    char ik[EVS_KEY_MAX];
+    char dt[EVS_KEY_MAX];
+    evs_project_info_t p;
     if (e == EVS_OK) {
         e = evs_project_create(evs, "plugin-demo", ik, sizeof(ik), dt, sizeof(dt), &p);
     }

@@ -62,6 +62,7 @@ typedef struct options {
     char tls_cert[PATH_MAX];
     char tls_key[PATH_MAX];
     bool http_redirect;
+    bool stream_fd; /* stream_mode: fd (fast path where possible) or conn */
 } options_t;
 
 static void usage(FILE *f)
@@ -84,6 +85,8 @@ static void usage(FILE *f)
             "  --fastcgi-prefix P  route prefix the FastCGI front forwards (e.g. /evs)\n"
             "  --no-demo           do not create a demo project on first run\n"
             "  --no-ws-streams     dashboards stream over SSE only\n"
+            "  --stream-mode M     fd (default: raw socket fast path where possible) or conn\n"
+            "                      (every stream through civetweb's own writes)\n"
             "  --log-level L       error, warn, info (default) or debug\n"
             "  --help              this text\n"
             "  --version           print the version\n"
@@ -91,8 +94,8 @@ static void usage(FILE *f)
             "ws_streams, log_level, "
             "commit_interval_ms, queue_depth, retention_max_events,\n"
             "retention_max_db_kb, "
-            "sync (normal|full), send_timeout_ms, keepalive_s, tls_port, tls_cert, tls_key,\n"
-            "http_redirect. See docs/configuration.md.\n",
+            "sync (normal|full), send_timeout_ms, keepalive_s, stream_mode (fd|conn),\n"
+            "tls_port, tls_cert, tls_key, http_redirect. See docs/configuration.md.\n",
             CONFIG_EVS_DEFAULT_PORT, CONFIG_EVS_TLS_DEFAULT_PORT, CONFIG_EVS_DEFAULT_DB_PATH);
 }
 
@@ -190,6 +193,9 @@ static bool apply(options_t *o, const char *key, const char *val, const char *wh
     } else if (!strcmp(key, "keepalive_s")) {
         ok = parse_i64(val, 1, 3600, &x);
         o->keepalive_s = (uint32_t)x;
+    } else if (!strcmp(key, "stream_mode")) {
+        ok = !strcmp(val, "fd") || !strcmp(val, "conn");
+        o->stream_fd = !strcmp(val, "fd");
     } else {
         log_msg(LOG_ERROR, "%s: unknown option \"%s\"", where, key);
         return false;
@@ -267,6 +273,7 @@ static int parse_args(options_t *o, int argc, char **argv)
         {"--tls-port", "tls_port"},
         {"--tls-cert", "tls_cert"},
         {"--tls-key", "tls_key"},
+        {"--stream-mode", "stream_mode"},
     };
     /* the config file first, so that the command line wins */
     for (int i = 1; i < argc; i++) {
@@ -355,7 +362,7 @@ typedef struct first_project {
     char name[128];
 } first_project_t;
 
-static void on_project(void *ctx, const evs_project_t *p)
+static void on_project(void *ctx, const evs_project_info_t *p)
 {
     first_project_t *f = ctx;
     if (f->count++ == 0) {
@@ -368,7 +375,7 @@ static bool demo_project(evs_t *evs, const char *scheme, int port, const char *c
                          const char *fingerprint)
 {
     first_project_t fp = {0};
-    if (evs_store_projects(evs_get_store(evs), on_project, &fp) != EVS_OK) {
+    if (evs_project_list(evs, on_project, &fp) != EVS_OK) {
         log_msg(LOG_WARN, "cannot list projects");
         return false;
     }
@@ -379,9 +386,9 @@ static bool demo_project(evs_t *evs, const char *scheme, int port, const char *c
                 fp.count, fp.id, fp.name);
         return false;
     }
-    char ik[EVS_AUTH_KEY_MAX];
-    char dt[EVS_AUTH_KEY_MAX];
-    evs_project_t p;
+    char ik[EVS_KEY_MAX];
+    char dt[EVS_KEY_MAX];
+    evs_project_info_t p;
     evs_err_t e = evs_project_create(evs, "demo", ik, sizeof(ik), dt, sizeof(dt), &p);
     if (e != EVS_OK) {
         log_msg(LOG_WARN, "cannot create the demo project: %s", evs_strerror(e));
@@ -481,10 +488,11 @@ int main(int argc, char **argv)
         .queue_depth = CONFIG_EVS_INGEST_QUEUE_DEPTH,
         .retention_max_events = CONFIG_EVS_RETENTION_MAX_EVENTS,
         .retention_max_db_kb = CONFIG_EVS_RETENTION_MAX_DB_KB,
-        .sync_full = EVS__STORE_SYNC_FULL,
+        .sync_full = CONFIG_EVS_STORE_SYNC_FULL,
         .send_timeout_ms = CONFIG_EVS_SEND_TIMEOUT_MS,
         .keepalive_s = CONFIG_EVS_KEEPALIVE_S,
         .tls_port = -1,
+        .stream_fd = true,
     };
     snprintf(o.db, sizeof(o.db), "%s", CONFIG_EVS_DEFAULT_DB_PATH);
     const char *env_token = getenv("EVSTREAMD_ADMIN_TOKEN");
@@ -502,7 +510,7 @@ int main(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    sigprocmask(SIG_BLOCK, &sigs, NULL); /* before any thread: they inherit it */
     signal(SIGPIPE, SIG_IGN);
 
     bool tls = o.tls_port >= 0;
@@ -547,6 +555,7 @@ int main(int argc, char **argv)
     cfg.retention_max_events = o.retention_max_events;
     cfg.retention_max_db_kb = o.retention_max_db_kb;
     cfg.sync_full = o.sync_full;
+    cfg.stream_fd_fastpath = o.stream_fd;
     evs_t *evs = NULL;
     evs_err_t e = evs_open(&cfg, &evs);
     if (e != EVS_OK) {

@@ -7,6 +7,7 @@ if(NOT EVS_CORE_ONLY AND TARGET evs_api)
 endif()
 if(NOT EVS_CORE_ONLY AND TARGET evstream)
     evs_unit_test(evstream LIBS evstream cmocka)
+    target_include_directories(test_evstream PRIVATE ${CMAKE_SOURCE_DIR}/components/evstream/src)
 endif()
 if(NOT EVS_CORE_ONLY AND TARGET evstreamd)
     # Drivers start ${EVS_EVSTREAMD}: the binary on the host, the emulator wrapper in cross

@@ -3,11 +3,7 @@
 # the real evstreamd: integration.stream (Python stdlib client + harness) and
 # integration.stream_node (independent clients: Node's ws and eventsource packages).
 if(NOT EVS_CORE_ONLY)
-    evs_unit_test(stream_ws LIBS evs_core cmocka
-                  SRCS ${CMAKE_SOURCE_DIR}/components/evs_api/src/stream_ws.c)
-    foreach(c evs_api evs_store evs_json evs_auth)
-        target_include_directories(test_stream_ws PRIVATE ${CMAKE_SOURCE_DIR}/components/${c}/include)
-    endforeach()
+    evs_unit_test(stream_ws LIBS evs_stream cmocka)
 
     if(TARGET evstreamd)
         # Drivers start ${EVS_EVSTREAMD}: the binary on the host, the emulator wrapper in cross
@@ -26,6 +22,11 @@ if(NOT EVS_CORE_ONLY)
             add_test(NAME integration.${n} COMMAND ${EVS_PYTHON} ${t} ${EVS_EVSTREAMD})
             set_tests_properties(integration.${n} PROPERTIES LABELS integration TIMEOUT 180
                                  ENVIRONMENT "${_evs_stream_env}")
+            # the same suite with every stream in conn mode (evstreamd --stream-mode conn)
+            add_test(NAME integration.connmode.${n} COMMAND ${EVS_PYTHON} ${t} ${EVS_EVSTREAMD})
+            set_tests_properties(integration.connmode.${n} PROPERTIES
+                                 LABELS "integration;connmode" TIMEOUT 240
+                                 ENVIRONMENT "${_evs_stream_env};EVS_STREAM_MODE=conn")
         endforeach()
         find_program(EVS_NODE node)
         if(EVS_NODE AND EXISTS ${CMAKE_SOURCE_DIR}/tests/node/package.json)
@@ -33,6 +34,11 @@ if(NOT EVS_CORE_ONLY)
                      COMMAND ${EVS_NODE} ${CMAKE_SOURCE_DIR}/tests/node/stream.test.js)
             set_tests_properties(integration.stream_node PROPERTIES LABELS integration TIMEOUT 180
                                  ENVIRONMENT "${_evs_stream_env}")
+            add_test(NAME integration.connmode.stream_node
+                     COMMAND ${EVS_NODE} ${CMAKE_SOURCE_DIR}/tests/node/stream.test.js)
+            set_tests_properties(integration.connmode.stream_node PROPERTIES
+                                 LABELS "integration;connmode" TIMEOUT 240
+                                 ENVIRONMENT "${_evs_stream_env};EVS_STREAM_MODE=conn")
         endif()
     endif()
 endif()

@@ -34,6 +34,12 @@ def binary_from_argv():
     return b
 
 
+def stream_mode_args():
+    """EVS_STREAM_MODE=conn (the `connmode` ctest variants) runs every stream in conn mode."""
+    mode = os.environ.get("EVS_STREAM_MODE")
+    return ["--stream-mode", mode] if mode else []
+
+
 def command_for(binary):
     """The argv prefix that runs @p binary. In cross builds the fragments pass an emulator
     wrapper script (<build>/emu/<target>); a bare foreign ELF given instead still runs when
@@ -104,7 +110,8 @@ class Daemon:
     # ---- process ----------------------------------------------------------------------
     def _start(self, port=0):
         args = command_for(self.binary) + ["--port", str(port), "--db", self.db,
-                "--admin-token", self.admin_token, "--no-demo"] + self.extra_args
+                "--admin-token", self.admin_token, "--no-demo"] + stream_mode_args() + \
+            self.extra_args
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE)
         self.port = None

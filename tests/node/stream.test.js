@@ -21,8 +21,10 @@ let base, wsBase, daemon, dir;
 
 function startDaemon() {
     dir = mkdtempSync(join(tmpdir(), 'evs-node-'));
+    // EVS_STREAM_MODE=conn: the `connmode` ctest variant (streams without the raw socket)
+    const mode = process.env.EVS_STREAM_MODE ? ['--stream-mode', process.env.EVS_STREAM_MODE] : [];
     daemon = spawn(BIN, ['--port', '0', '--db', join(dir, 'evs.db'), '--admin-token', ADMIN,
-        '--no-demo'], { stdio: ['ignore', 'pipe', 'pipe'] });
+        '--no-demo', ...mode], { stdio: ['ignore', 'pipe', 'pipe'] });
     return new Promise((resolve, reject) => {
         const t = setTimeout(() => reject(new Error('evstreamd did not start')), 30000);
         const onData = (b) => {

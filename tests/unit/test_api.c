@@ -144,7 +144,7 @@ static void test_api_reject_names_and_open_args(void **state)
     assert_string_equal(evs_api_reject_name(EVS_REJECT_COUNT), "?");
     evs_api_config_t cfg = EVS_API_CONFIG_DEFAULT();
     evs_api_t *api = (evs_api_t *)&cfg; /* must be overwritten with NULL */
-    assert_int_equal(evs_api_open(&cfg, NULL, NULL, NULL, &api), EVS_ERR_INVALID_ARG);
+    assert_int_equal(evs_api_open(&cfg, NULL, NULL, NULL, NULL, &api), EVS_ERR_INVALID_ARG);
     assert_null(api);
     evs_api_close(NULL);
 }

@@ -15,6 +15,7 @@
 #include <civetweb.h>
 
 #include "evstream.h"
+#include "evstream_priv.h"
 
 static char s_dir[64];
 
@@ -60,8 +61,8 @@ static void test_evstream_close_null_and_bad_args(void **state)
     assert_null(evs);
     assert_int_equal(evs_ingest(NULL, 1, "{}", 2, NULL), EVS_ERR_INVALID_ARG);
     assert_int_equal(evs_attach_civetweb(NULL, NULL, "/"), EVS_ERR_INVALID_ARG);
-    assert_null(evs_get_api(NULL));
-    assert_null(evs_get_store(NULL));
+    assert_null(evs__get_api(NULL));
+    assert_null(evs__get_store(NULL));
 }
 
 static void test_evstream_open_unwritable_path_fails_io(void **state)
@@ -79,35 +80,33 @@ static void test_evstream_ingest_results(void **state)
 {
     (void)state;
     evs_t *evs = open_db("ingest.db");
-    char ik[EVS_AUTH_KEY_MAX], dt[EVS_AUTH_KEY_MAX];
-    evs_project_t p;
+    char ik[EVS_KEY_MAX], dt[EVS_KEY_MAX];
+    evs_project_info_t p;
     assert_int_equal(evs_project_create(evs, "fw", ik, sizeof(ik), dt, sizeof(dt), &p), EVS_OK);
     assert_int_equal(strncmp(ik, "evi_", 4), 0);
     assert_int_equal(strncmp(dt, "evd_", 4), 0);
-    evs_project_t dup;
+    evs_project_info_t dup;
     assert_int_equal(evs_project_create(evs, "fw", ik, sizeof(ik), dt, sizeof(dt), &dup),
                      EVS_ERR_EXISTS);
 
     const char *ok = "{\"message\":\"m\"}";
-    evs_ingest_result_t r;
+    evs_ingested_t r;
     assert_int_equal(evs_ingest(evs, p.id, ok, strlen(ok), &r), EVS_OK);
-    assert_int_equal(r.err, EVS_OK);
     assert_true(r.event_id > 0 && r.issue_id > 0);
     int64_t first = r.event_id;
     assert_int_equal(evs_ingest(evs, p.id, ok, strlen(ok), &r), EVS_OK);
     assert_true(r.event_id > first);
-    assert_int_equal(evs_store_last_event_id(evs_get_store(evs), p.id), r.event_id);
+    assert_int_equal(evs_store_last_event_id(evs__get_store(evs), p.id), r.event_id);
 
     const char *bad = "{\"level\":\"loud\",\"message\":\"m\"}";
     assert_int_equal(evs_ingest(evs, p.id, bad, strlen(bad), &r), EVS_ERR_INVALID);
-    assert_int_equal(r.err, EVS_ERR_INVALID);
     assert_int_equal(r.event_id, 0);
     char big[6000];
     int n = snprintf(big, sizeof(big), "{\"message\":\"m\",\"extra\":\"%0*d\"}", 5000, 0);
     assert_int_equal(evs_ingest(evs, p.id, big, (size_t)n, &r), EVS_ERR_TOO_LARGE);
     assert_int_equal(evs_ingest(evs, p.id + 100, ok, strlen(ok), &r), EVS_ERR_NOT_FOUND);
 
-    evs_api_metrics_t *m = evs_api_metrics(evs_get_api(evs));
+    evs_api_metrics_t *m = evs_api_metrics(evs__get_api(evs));
     assert_int_equal(atomic_load(&m->events_ingested), 2);
     assert_int_equal(atomic_load(&m->events_rejected[EVS_REJECT_INVALID]), 1);
     assert_int_equal(atomic_load(&m->events_rejected[EVS_REJECT_TOO_LARGE]), 1);
@@ -115,7 +114,7 @@ static void test_evstream_ingest_results(void **state)
 
     /* reopen: both events are there */
     evs = open_db("ingest.db");
-    assert_int_equal(evs_store_last_event_id(evs_get_store(evs), p.id), first + 1);
+    assert_int_equal(evs_store_last_event_id(evs__get_store(evs), p.id), first + 1);
     evs_close(evs);
 }
 

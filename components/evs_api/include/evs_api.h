@@ -15,6 +15,7 @@
 #include "evs_auth.h"
 #include "evs_hub.h"
 #include "evs_store.h"
+#include "evs_stream.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -24,26 +25,21 @@ typedef struct evs_api evs_api_t;
 
 typedef struct evs_api_config {
     const char *admin_token; /**< copied (hashed) at open; NULL or "" = no admin access */
-    uint32_t send_timeout_ms;
-    uint32_t keepalive_s;
-    uint32_t replay_max;
-    bool enable_ws_streams; /**< false: WebSocket stream upgrades are refused (SSE only) */
+    bool enable_ws_streams;  /**< false: WebSocket stream upgrades are refused (SSE only) */
 } evs_api_config_t;
 
 #define EVS_API_CONFIG_DEFAULT()                                                                   \
     {                                                                                              \
-        .admin_token = NULL, .send_timeout_ms = CONFIG_EVS_SEND_TIMEOUT_MS,                        \
-        .keepalive_s = CONFIG_EVS_KEEPALIVE_S, .replay_max = CONFIG_EVS_REPLAY_MAX,                \
-        .enable_ws_streams = true,                                                                 \
+        .admin_token = NULL, .enable_ws_streams = true,                                            \
     }
 
 /**
- * @brief Create the service over an open store, hub and auth (all borrowed: they must outlive
- *        the api).
+ * @brief Create the service over an open store, hub, stream engine and auth (all borrowed:
+ *        they must outlive the api).
  * @return EVS_OK, EVS_ERR_INVALID_ARG, EVS_ERR_NO_MEM.
  */
 evs_err_t evs_api_open(const evs_api_config_t *cfg, evs_store_t *store, evs_hub_t *hub,
-                       evs_auth_t *auth, evs_api_t **out);
+                       evs_streams_t *streams, evs_auth_t *auth, evs_api_t **out);
 /** Accepts NULL. Call after every transport has stopped. */
 void evs_api_close(evs_api_t *api);
 
@@ -141,24 +137,11 @@ const char *evs_api_status_text(int status);
 /** "invalid", "too_large", ... as used in `evs_events_rejected_total{reason=...}`. */
 const char *evs_api_reject_name(evs_reject_reason_t r);
 
-typedef enum evs_transport {
-    EVS_TRANSPORT_WS = 0,
-    EVS_TRANSPORT_SSE = 1,
-    EVS_TRANSPORT_FCGI = 2,
-    EVS_TRANSPORT_COUNT
-} evs_transport_t;
-
 /** Counters kept by the service (relaxed atomics), rendered by GET /metrics. */
 typedef struct evs_api_metrics {
     atomic_uint_fast64_t events_ingested;
     atomic_uint_fast64_t events_rejected[EVS_REJECT_COUNT];
-    atomic_uint_fast64_t stream_messages_sent; /**< messages written to stream clients */
-    atomic_uint_fast64_t
-        stream_messages_dropped; /**< event messages missed (dropped notices' counts) */
-    atomic_int_fast32_t streams[EVS_TRANSPORT_COUNT]; /**< open streams per transport */
-    atomic_uint_fast64_t streams_refused;             /**< 503 at the stream cap */
-    atomic_uint_fast64_t streams_timed_out;           /**< closed after the send timeout */
-    atomic_uint_fast64_t projects_refused;            /**< 507: the project table is full */
+    atomic_uint_fast64_t projects_refused; /**< 507: the project table is full */
 } evs_api_metrics_t;
 
 evs_api_metrics_t *evs_api_metrics(evs_api_t *api);
@@ -171,6 +154,8 @@ size_t evs_api_render_metrics(evs_api_t *api, char *buf, size_t cap);
 
 evs_store_t *evs_api_store(evs_api_t *api);
 evs_hub_t *evs_api_hub(evs_api_t *api);
+/** The stream engine the service admits streams to (evs_api_open's @p streams). */
+evs_streams_t *evs_api_streams(evs_api_t *api);
 evs_auth_t *evs_api_auth(evs_api_t *api);
 const evs_api_config_t *evs_api_config(const evs_api_t *api);
 
@@ -238,6 +223,29 @@ void evs_api_ingest(evs_api_t *api, uint32_t project_id, const char *body, size_
  */
 evs_err_t evs_api_project_create(evs_api_t *api, const char *name, char *ingest_key, size_t ik_cap,
                                  char *dashboard_token, size_t dt_cap, evs_project_t *out);
+
+/* ---- streams: admission ------------------------------------------------------------- */
+
+/** @return true when @p req asks for SSE (`Accept: text/event-stream` or `?transport=sse`). */
+bool evs_api_stream_wants_sse(const evs_req_t *req);
+
+/**
+ * @brief Admit a stream request for `/stream/projects/<id>` (req->path): authenticate
+ *        (`?token=` or headers), authorize the project, parse the URL filters and the resume
+ *        point (`Last-Event-ID` header or `?last_event_id=`).
+ * @param[in]  req     borrowed for the call.
+ * @param[out] out     what the engine needs to open the stream.
+ * @param[out] refusal filled when refused (status + JSON body to send before any handshake).
+ * @return EVS_OK, EVS_ERR_NOT_FOUND (404), EVS_ERR_UNAUTHORIZED (401), EVS_ERR_FORBIDDEN (403),
+ *         EVS_ERR_INVALID (400).
+ */
+evs_err_t evs_api_stream_admit(evs_api_t *api, const evs_req_t *req, evs_transport_t transport,
+                               evs_stream_params_t *out, evs_stream_refusal_t *refusal);
+
+/** evs_api_stream_admit() then evs_stream_open() on the service's engine (503 refusals at the
+ *  stream cap or while shutting down). */
+evs_err_t evs_api_stream_open(evs_api_t *api, const evs_req_t *req, evs_transport_t transport,
+                              evs_stream_t **out, evs_stream_refusal_t *refusal);
 
 #ifdef __cplusplus
 }

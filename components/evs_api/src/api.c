@@ -15,12 +15,12 @@
 #include "evs_assets.h"
 
 evs_err_t evs_api_open(const evs_api_config_t *cfg, evs_store_t *store, evs_hub_t *hub,
-                       evs_auth_t *auth, evs_api_t **out)
+                       evs_streams_t *streams, evs_auth_t *auth, evs_api_t **out)
 {
     if (out) {
         *out = NULL;
     }
-    if (!cfg || !store || !hub || !auth || !out) {
+    if (!cfg || !store || !hub || !streams || !auth || !out) {
         return EVS_ERR_INVALID_ARG;
     }
     evs_api_t *api = calloc(1, sizeof(*api));
@@ -31,6 +31,7 @@ evs_err_t evs_api_open(const evs_api_config_t *cfg, evs_store_t *store, evs_hub_
     api->cfg.admin_token = NULL; /* not kept: only its hash */
     api->store = store;
     api->hub = hub;
+    api->streams = streams;
     api->auth = auth;
     if (cfg->admin_token && cfg->admin_token[0]) {
         evs_auth_hash(cfg->admin_token, strlen(cfg->admin_token), api->admin_hash);
@@ -58,6 +59,11 @@ evs_store_t *evs_api_store(evs_api_t *api)
 evs_hub_t *evs_api_hub(evs_api_t *api)
 {
     return api->hub;
+}
+
+evs_streams_t *evs_api_streams(evs_api_t *api)
+{
+    return api->streams;
 }
 
 evs_auth_t *evs_api_auth(evs_api_t *api)
@@ -410,6 +416,7 @@ size_t evs_api_render_metrics(evs_api_t *api, char *buf, size_t cap)
     }
     mbuf_t m = {buf, cap, 0, false};
     evs_api_metrics_t *mt = &api->metrics;
+    evs_stream_metrics_t *sm = evs_streams_metrics(api->streams);
     evs_hub_stats_t hs;
     evs_store_stats_t ss;
     memset(&hs, 0, sizeof(hs));
@@ -432,23 +439,27 @@ size_t evs_api_render_metrics(evs_api_t *api, char *buf, size_t cap)
          "# HELP evs_stream_messages_sent_total Messages written to stream clients.\n"
          "# TYPE evs_stream_messages_sent_total counter\n"
          "evs_stream_messages_sent_total %" PRIu64 "\n",
-         ld(&mt->stream_messages_sent));
+         ld(&sm->messages_sent));
     mput(&m,
          "# HELP evs_stream_messages_dropped_total Event messages stream clients missed.\n"
          "# TYPE evs_stream_messages_dropped_total counter\n"
          "evs_stream_messages_dropped_total %" PRIu64 "\n",
-         ld(&mt->stream_messages_dropped));
+         ld(&sm->messages_dropped));
     static const char *const tnames[EVS_TRANSPORT_COUNT] = {"ws", "sse", "fcgi"};
     mput(&m, "# HELP evs_streams Open stream clients, by transport.\n# TYPE evs_streams gauge\n");
     for (int t = 0; t < EVS_TRANSPORT_COUNT; t++) {
         mput(&m, "evs_streams{transport=\"%s\"} %" PRIdFAST32 "\n", tnames[t],
-             atomic_load_explicit(&mt->streams[t], memory_order_relaxed));
+             atomic_load_explicit(&sm->streams[t], memory_order_relaxed));
     }
+    mput(&m,
+         "# HELP evs_streams_conn_mode Open streams written through the adapter's own API (conn "
+         "mode).\n# TYPE evs_streams_conn_mode gauge\nevs_streams_conn_mode %" PRIdFAST32 "\n",
+         atomic_load_explicit(&sm->conn_mode, memory_order_relaxed));
     mput(&m,
          "# HELP evs_streams_refused_total Stream clients refused at the cap (503).\n"
          "# TYPE evs_streams_refused_total counter\n"
          "evs_streams_refused_total %" PRIu64 "\n",
-         ld(&mt->streams_refused));
+         ld(&sm->refused));
     mput(&m,
          "# HELP evs_streams_timed_out_total Stream clients closed after the send timeout.\n"
          "# TYPE evs_streams_timed_out_total counter\n"
@@ -456,7 +467,7 @@ size_t evs_api_render_metrics(evs_api_t *api, char *buf, size_t cap)
          "# HELP evs_projects_refused_total Projects refused: the project table is full.\n"
          "# TYPE evs_projects_refused_total counter\n"
          "evs_projects_refused_total %" PRIu64 "\n",
-         ld(&mt->streams_timed_out), ld(&mt->projects_refused));
+         ld(&sm->timed_out), ld(&mt->projects_refused));
     mput(&m,
          "# HELP evs_ring_slots_used Ring slots holding a message.\n"
          "# TYPE evs_ring_slots_used gauge\n"

@@ -11,6 +11,7 @@ struct evs_api {
     evs_api_config_t cfg; /* admin_token is NULL here: only its hash is kept */
     evs_store_t *store;
     evs_hub_t *hub;
+    evs_streams_t *streams;
     evs_auth_t *auth;
     uint8_t admin_hash[EVS_AUTH_HASH_LEN];
     bool has_admin;

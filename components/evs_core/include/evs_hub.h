@@ -164,6 +164,10 @@ evs_err_t evs_hub_arm(evs_sub_t *sub);
 void evs_hub_disarm(evs_sub_t *sub);
 int evs_hub_sub_fd(const evs_sub_t *sub);
 
+/** Wake the subscriber's thread from another thread once: its current or next evs_hub_wait()
+ *  (or evs_hub_arm()) returns EVS_OK, as if a message had come. Any thread. */
+void evs_hub_nudge(evs_sub_t *sub);
+
 /** Wake the subscriber's thread from another thread and make its waits return CLOSED. */
 void evs_hub_kick(evs_sub_t *sub);
 

@@ -132,6 +132,12 @@ typedef struct evs_notice {
     int64_t count;             /**< ISSUE_COUNT: the new unresolved count */
 } evs_notice_t;
 
+/** Longest output of evs_u64_dec(): 20 digits. */
+#define EVS_U64_DEC_MAX 20
+
+/** Write @p v in decimal at @p out (no NUL; room for EVS_U64_DEC_MAX). @return the digits. */
+size_t evs_u64_dec(char *out, uint64_t v);
+
 #ifdef __cplusplus
 }
 #endif

@@ -32,6 +32,7 @@ struct evs_sub {
     uint32_t project_id;
     _Atomic uint32_t armed;
     _Atomic uint32_t kicked;
+    _Atomic uint32_t nudged;
     _Atomic int64_t floor;
     evs_waker_t waker;
     evs_filter_t filter;
@@ -294,6 +295,7 @@ evs_err_t evs_hub_subscribe(evs_hub_t *hub, uint32_t project_id, const evs_filte
     atomic_store(&sub->floor, 0);
     atomic_store(&sub->armed, 0);
     atomic_store(&sub->kicked, 0);
+    atomic_store(&sub->nudged, 0);
     atomic_store(&sub->n_delivered, 0);
     atomic_store(&sub->n_dropped, 0);
     atomic_store(&sub->n_notices, 0);
@@ -621,6 +623,10 @@ evs_err_t evs_hub_arm(evs_sub_t *sub)
         atomic_store(&sub->armed, 0);
         return EVS_ERR_CLOSED;
     }
+    if (atomic_exchange(&sub->nudged, 0) != 0) {
+        atomic_store(&sub->armed, 0);
+        return EVS_OK; /* nudged since the last arm: the caller has something to look at */
+    }
     if (sub_advance(sub, NULL, 0, NULL) || pend_any(sub)) {
         atomic_store(&sub->armed, 0);
         return EVS_OK;
@@ -652,6 +658,15 @@ evs_err_t evs_hub_wait(evs_sub_t *sub, uint32_t timeout_ms)
         return EVS_ERR_CLOSED;
     }
     return woken ? EVS_OK : EVS_ERR_TIMEOUT;
+}
+
+void evs_hub_nudge(evs_sub_t *sub)
+{
+    if (sub == NULL) {
+        return;
+    }
+    atomic_store(&sub->nudged, 1); /* before the signal: see evs_hub_arm */
+    evs_waker_signal(&sub->waker);
 }
 
 void evs_hub_kick(evs_sub_t *sub)

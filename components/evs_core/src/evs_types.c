@@ -118,3 +118,17 @@ bool evs_filter_match(const evs_filter_t *f, evs_level_t level, const char *env,
     }
     return false;
 }
+
+size_t evs_u64_dec(char *out, uint64_t v)
+{
+    char rev[EVS_U64_DEC_MAX];
+    size_t n = 0;
+    do {
+        rev[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++) {
+        out[i] = rev[n - 1 - i];
+    }
+    return n;
+}

@@ -15,7 +15,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <pthread.h>
+
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,7 +73,7 @@ static const evs_stream_io_ops_t s_sse_ops = {
     .fd = evs__fcgi_sse_fd,
 };
 
-static pthread_once_t s_init_once = PTHREAD_ONCE_INIT;
+static evs_once_t s_init_once = EVS_ONCE_INIT;
 static int s_init_rc;
 
 static void fcgi_lib_init(void)
@@ -257,7 +257,7 @@ static void serve_stream(fcgi_worker_t *w, const evs_req_t *req, int fd)
     unsigned running = atomic_fetch_add(&f->streams, 1);
     if (running >= f->stream_cap) {
         atomic_fetch_sub(&f->streams, 1);
-        atomic_fetch_add_explicit(&evs_api_metrics(f->api)->streams_refused, 1,
+        atomic_fetch_add_explicit(&evs_streams_metrics(evs_api_streams(f->api))->refused, 1,
                                   memory_order_relaxed);
         send_error(&w->req, 503, "full", "too many streams on the FastCGI responder, retry later");
         return;
@@ -265,7 +265,7 @@ static void serve_stream(fcgi_worker_t *w, const evs_req_t *req, int fd)
     evs_stream_t *s = NULL;
     evs_stream_refusal_t ref;
     memset(&ref, 0, sizeof(ref));
-    if (evs_stream_open(f->api, req, EVS_TRANSPORT_FCGI, &s, &ref) != EVS_OK) {
+    if (evs_api_stream_open(f->api, req, EVS_TRANSPORT_FCGI, &s, &ref) != EVS_OK) {
         atomic_fetch_sub(&f->streams, 1);
         send_response(&w->req, ref.status ? ref.status : 500, "application/json", NULL, ref.body,
                       ref.len);
@@ -569,7 +569,7 @@ evs_err_t evs_fcgi_serve(evs_api_t *api, const evs_fcgi_config_t *cfg, evs_fcgi_
         cfg->io_timeout_ms == 0 || (cfg->prefix && cfg->prefix[0] && cfg->prefix[0] != '/')) {
         return EVS_ERR_INVALID_ARG;
     }
-    pthread_once(&s_init_once, fcgi_lib_init);
+    evs_once(&s_init_once, fcgi_lib_init);
     if (s_init_rc != 0) {
         return EVS_ERR_IO;
     }

@@ -8,7 +8,6 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,6 +20,7 @@
 #include <civetweb.h>
 
 #include "evs_http.h"
+#include "evs_port.h"
 #include "evs_json.h"
 #include "http_priv.h"
 
@@ -482,7 +482,7 @@ static int on_begin_request(struct mg_connection *c)
     return 308;
 }
 
-static pthread_once_t s_lib_once = PTHREAD_ONCE_INIT;
+static evs_once_t s_lib_once = EVS_ONCE_INIT;
 
 static void lib_init(void)
 {
@@ -511,7 +511,7 @@ evs_err_t evs_http_start(const evs_http_options_t *opt, struct mg_context **ctx,
         return EVS_ERR_UNSUPPORTED;
     }
 #endif
-    pthread_once(&s_lib_once, lib_init);
+    evs_once(&s_lib_once, lib_init);
     char ports[200];
     char threads[16];
     char timeout[16];
@@ -654,17 +654,17 @@ void evs_http_stop(struct mg_context *ctx)
     }
     struct mg_server_port sp[1];
     stop_waker_t w = {.done = false, .port = 0};
-    pthread_t t;
+    evs_thread_t t;
     bool started = false;
     if (mg_get_server_ports(ctx, 1, sp) > 0 && sp[0].port > 0) {
         w.port = sp[0].port;
-        started = pthread_create(&t, NULL, stop_waker_run, &w) == 0;
+        started = evs_thread_create(&t, stop_waker_run, &w, 0, "evs-stop-waker") == 0;
     }
     void *cd = mg_get_user_data(ctx);
     mg_stop(ctx);
     free(cd);
     if (started) {
         atomic_store(&w.done, true);
-        pthread_join(t, NULL);
+        evs_thread_join(&t);
     }
 }

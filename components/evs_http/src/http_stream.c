@@ -2,16 +2,20 @@
 /**
  * @file http_stream.c
  * @brief civetweb glue for `/stream/projects/:id`: the WebSocket handlers (admission in the
- *        connect handler, the whole session in the ready handler) and the request handler that
+ *        connect handler, then the session in fd or conn mode) and the request handler that
  *        serves SSE (or explains how to connect). The session itself is evs_stream's.
  *
- * Why the socket descriptor: civetweb 1.15 neither exposes a connection's fd nor lets another
- * thread wake a worker, and its writes block (see docs/internals and shared civetweb notes).
- * A stream therefore keeps its worker (the ready / request handler does not return until the
- * stream ends) and drives the socket itself with poll() and non-blocking send()/recv(). The fd
- * is found once, at admission, by matching the connection's TCP 4-tuple from
- * mg_get_request_info() against getpeername()/getsockname() of the process's sockets. Plain
- * TCP only: with TLS the bytes on the fd are ciphertext, so this works for no TLS listener.
+ * fd mode (the fast path): civetweb 1.15 neither exposes a connection's descriptor nor lets
+ * another thread wake a worker, and its writes block (docs/internals/stream.md). The fd is
+ * found once, at admission, by matching the connection's TCP 4-tuple from
+ * mg_get_request_info() against getpeername()/getsockname() of the process's sockets
+ * (/proc/self/fd); the stream's worker stays parked while the engine's I/O thread writes the
+ * socket without blocking.
+ *
+ * conn mode (TLS, no /proc, an ambiguous match, or fd mode turned off): writes go through
+ * mg_write under the connection's lock, bounded by civetweb's request timeout. SSE runs on its
+ * worker; a WebSocket's ready handler hands the session to an engine writer thread and returns,
+ * so that civetweb's read loop delivers the client's frames to ws_data.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -49,6 +53,22 @@ static bool build_req(const struct mg_connection *conn, evs_req_t *req, char *pa
     req->io = (void *)conn;
     return true;
 }
+
+/* conn mode's write: the whole buffer, under the connection lock (civetweb's own writes on a
+ * WebSocket take it too). mg_write gives up after the request timeout with a short count. */
+static long conn_write(void *conn, const void *buf, size_t len)
+{
+    struct mg_connection *c = conn;
+    mg_lock_connection(c);
+    int n = mg_write(c, buf, len);
+    mg_unlock_connection(c);
+    if (n <= 0) {
+        return len == 0 ? 0 : -1;
+    }
+    return n;
+}
+
+static const evs_stream_conn_ops_t s_conn_ops = {.write = conn_write};
 
 static void send_json(struct mg_connection *conn, int status, const char *reason, const char *body,
                       size_t len, const char *extra)
@@ -128,7 +148,7 @@ static bool fd_is_conn(int fd, const struct mg_request_info *ri)
 static int find_fd(const struct mg_connection *conn)
 {
     const struct mg_request_info *ri = mg_get_request_info(conn);
-    if (ri == NULL || ri->is_ssl) {
+    if (ri == NULL) {
         return -1;
     }
     int found = -1;
@@ -157,6 +177,18 @@ static int find_fd(const struct mg_connection *conn)
         }
     }
     return matches == 1 ? found : -1;
+}
+
+/* fd mode when allowed and the socket is found unambiguously, conn mode otherwise. */
+static void bind_stream(evs_api_t *api, evs_stream_t *s, struct mg_connection *conn)
+{
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    int fd = find_fd(conn);
+    if (fd >= 0 && !ri->is_ssl && evs_streams_fd_fastpath(evs_api_streams(api))) {
+        evs_stream_bind_fd(s, fd);
+    } else {
+        evs_stream_bind_conn(s, &s_conn_ops, conn, fd);
+    }
 }
 
 /* ---- WebSocket ---------------------------------------------------------------------- */
@@ -198,18 +230,11 @@ static int ws_connect(const struct mg_connection *cconn, void *cbdata)
     }
     evs_stream_t *s = NULL;
     evs_stream_refusal_t ref;
-    if (evs_stream_open(api, &req, EVS_TRANSPORT_WS, &s, &ref) != EVS_OK) {
+    if (evs_api_stream_open(api, &req, EVS_TRANSPORT_WS, &s, &ref) != EVS_OK) {
         send_refusal(conn, &ref);
         return 1;
     }
-    int fd = find_fd(cconn);
-    if (fd < 0) {
-        evs_stream_close(s);
-        send_error(conn, 500, "stream socket not found or ambiguous (TLS listeners cannot stream)",
-                   "internal");
-        return 1;
-    }
-    evs_stream_bind_fd(s, fd);
+    bind_stream(api, s, conn);
     mg_set_user_connection_data(cconn, s);
     return 0;
 }
@@ -221,8 +246,15 @@ static void ws_ready(struct mg_connection *conn, void *cbdata)
     if (s == NULL) {
         return;
     }
-    /* The whole stream runs here, on this pinned worker; the socket is shut down on return,
-     * so civetweb's read loop that follows ends at once and calls ws_close. */
+    if (evs_stream_is_conn_mode(s)) {
+        /* The writer thread serves the session; returning lets civetweb's read loop deliver
+         * the client's frames (ws_data). If no writer can start, ws_data ends the connection
+         * at the first frame and ws_close releases the stream. */
+        (void)evs_stream_start(s);
+        return;
+    }
+    /* fd mode: the whole stream runs here, on this pinned worker; the socket is shut down on
+     * return, so civetweb's read loop that follows ends at once and calls ws_close. */
     (void)evs_stream_run(s);
     mg_set_user_connection_data(conn, NULL);
     evs_stream_close(s);
@@ -230,13 +262,12 @@ static void ws_ready(struct mg_connection *conn, void *cbdata)
 
 static int ws_data(struct mg_connection *conn, int flags, char *data, size_t len, void *cbdata)
 {
-    /* Reached only after the session ended (it reads its frames itself): close. */
-    (void)conn;
-    (void)flags;
-    (void)data;
-    (void)len;
     (void)cbdata;
-    return 0;
+    evs_stream_t *s = mg_get_user_connection_data(conn);
+    if (s == NULL || !evs_stream_is_conn_mode(s)) {
+        return 0; /* fd mode reads its frames itself: reached only after the session ended */
+    }
+    return evs_stream_input(s, (uint8_t)flags, data, len) ? 1 : 0;
 }
 
 static void ws_close(const struct mg_connection *conn, void *cbdata)
@@ -244,8 +275,10 @@ static void ws_close(const struct mg_connection *conn, void *cbdata)
     (void)cbdata;
     evs_stream_t *s = mg_get_user_connection_data(conn);
     if (s != NULL) {
-        /* Admitted but never run (the handshake failed): release it here. */
+        /* conn mode: stop the writer before civetweb reuses the connection. fd mode: admitted
+         * but never run (the handshake failed). */
         mg_set_user_connection_data(conn, NULL);
+        evs_stream_finish(s);
         evs_stream_close(s);
     }
 }
@@ -265,7 +298,7 @@ static int sse_handler(struct mg_connection *conn, void *cbdata)
         send_error(conn, 405, "streams are read with GET", "method_not_allowed");
         return 405;
     }
-    if (!evs_stream_wants_sse(&req)) {
+    if (!evs_api_stream_wants_sse(&req)) {
         send_error(conn, 400,
                    "this is a stream: connect with a WebSocket upgrade, or for SSE send "
                    "'Accept: text/event-stream' or add '?transport=sse'",
@@ -274,21 +307,14 @@ static int sse_handler(struct mg_connection *conn, void *cbdata)
     }
     evs_stream_t *s = NULL;
     evs_stream_refusal_t ref;
-    if (evs_stream_open(api, &req, EVS_TRANSPORT_SSE, &s, &ref) != EVS_OK) {
+    if (evs_api_stream_open(api, &req, EVS_TRANSPORT_SSE, &s, &ref) != EVS_OK) {
         send_refusal(conn, &ref);
         return ref.status;
     }
-    int fd = find_fd(conn);
-    if (fd < 0) {
-        evs_stream_close(s);
-        send_error(conn, 500, "stream socket not found or ambiguous (TLS listeners cannot stream)",
-                   "internal");
-        return 500;
-    }
+    bind_stream(api, s, conn);
     mg_printf(conn,
               "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
               "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\nConnection: close\r\n\r\n");
-    evs_stream_bind_fd(s, fd);
     (void)evs_stream_run(s);
     evs_stream_close(s);
     return 200;

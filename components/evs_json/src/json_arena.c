@@ -6,7 +6,7 @@
  * when the thread exits; a parse never allocates anything else. */
 #include "json_priv.h"
 
-#include <pthread.h>
+#include "evs_port.h"
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -31,8 +31,8 @@ typedef struct evs__arena {
 
 static _Thread_local evs__arena_t s_arena;
 static _Thread_local size_t s_test_limit;
-static pthread_once_t s_once = PTHREAD_ONCE_INIT;
-static pthread_key_t s_key;
+static evs_once_t s_once = EVS_ONCE_INIT;
+static evs_tls_key_t s_key;
 static bool s_key_ok;
 
 static void *arena_malloc(size_t n)
@@ -82,17 +82,17 @@ static void arena_install(void)
     cJSON_Hooks hooks = {.malloc_fn = arena_malloc, .free_fn = arena_free};
 
     cJSON_InitHooks(&hooks);
-    s_key_ok = pthread_key_create(&s_key, arena_thread_exit) == 0;
+    s_key_ok = evs_tls_create(&s_key, arena_thread_exit) == 0;
 }
 
 /* Install the hooks before main() too, while the process has one thread: cJSON reads its
  * global hooks without locking, so installing them later (at the first parse) could race with
  * another thread's cJSON call (a host application, or an adapter parsing its own JSON). The
- * pthread_once in evs__json_arena_begin stays for toolchains without constructors. */
+ * evs_once in evs__json_arena_begin stays for toolchains without constructors. */
 #if defined(__GNUC__) || defined(__clang__)
 __attribute__((constructor)) static void arena_install_early(void)
 {
-    pthread_once(&s_once, arena_install);
+    evs_once(&s_once, arena_install);
 }
 #endif
 
@@ -100,7 +100,7 @@ evs_err_t evs__json_arena_begin(void)
 {
     evs__arena_t *a = &s_arena;
 
-    pthread_once(&s_once, arena_install);
+    evs_once(&s_once, arena_install);
     if (a->mem == NULL) {
         a->mem = malloc(CONFIG_EVS_JSON_ARENA_BYTES);
         if (a->mem == NULL) {
@@ -108,7 +108,7 @@ evs_err_t evs__json_arena_begin(void)
         }
         a->cap = CONFIG_EVS_JSON_ARENA_BYTES;
         if (s_key_ok) {
-            (void)pthread_setspecific(s_key, a->mem);
+            (void)evs_tls_set(s_key, a->mem);
         }
     }
     a->limit = (s_test_limit != 0 && s_test_limit < a->cap) ? s_test_limit : a->cap;

@@ -39,17 +39,8 @@ void evs__wr_cstr(evs__wr_t *w, const char *s)
 
 void evs__wr_u64(evs__wr_t *w, uint64_t v)
 {
-    char rev[20];
-    char out[20];
-    size_t n = 0;
-
-    do {
-        rev[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    for (size_t i = 0; i < n; i++) {
-        out[i] = rev[n - 1 - i];
-    }
+    char out[EVS_U64_DEC_MAX];
+    size_t n = evs_u64_dec(out, v);
     evs__wr_bytes(w, out, n);
 }
 

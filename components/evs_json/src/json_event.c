@@ -66,16 +66,8 @@ static void path_push(char *path, size_t cap, size_t *len, const cJSON *parent, 
 
     if (cJSON_IsArray(parent)) {
         char num[24];
-        char rev[24];
-        size_t n = 0;
-        do {
-            rev[n++] = (char)('0' + index % 10);
-            index /= 10;
-        } while (index != 0);
         num[0] = '[';
-        for (size_t k = 0; k < n; k++) {
-            num[1 + k] = rev[n - 1 - k];
-        }
+        size_t n = evs_u64_dec(num + 1, (uint64_t)index);
         num[n + 1] = ']';
         n += 2;
         if (at + n < cap) {

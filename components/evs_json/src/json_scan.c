@@ -52,14 +52,7 @@ void evs__json_err_n(evs_json_error_t *err, const char *code, const char *field,
     }
     str_put(err->reason, sizeof(err->reason), &at, msg, strlen(msg));
     if (tail != NULL) {
-        char rev[24];
-        do {
-            rev[nl++] = (char)('0' + n % 10);
-            n /= 10;
-        } while (n != 0);
-        for (size_t i = 0; i < nl; i++) {
-            num[i] = rev[nl - 1 - i];
-        }
+        nl = evs_u64_dec(num, (uint64_t)n);
         str_put(err->reason, sizeof(err->reason), &at, num, nl);
         str_put(err->reason, sizeof(err->reason), &at, tail, strlen(tail));
     }
@@ -110,17 +103,8 @@ static void scan_path(const scan_t *s, char *out, size_t cap)
         const scan_frame_t *f = &s->frames[i];
         if (f->is_array) {
             char num[24];
-            size_t n = 0;
-            size_t v = f->index;
-            char rev[24];
-            do {
-                rev[n++] = (char)('0' + v % 10);
-                v /= 10;
-            } while (v != 0);
             num[0] = '[';
-            for (size_t k = 0; k < n; k++) {
-                num[1 + k] = rev[n - 1 - k];
-            }
+            size_t n = evs_u64_dec(num + 1, (uint64_t)f->index);
             num[n + 1] = ']';
             str_put(out, cap, &at, num, n + 2);
         } else if (f->key != NULL) {

@@ -20,3 +20,8 @@ typedef struct evs_thread {
 typedef struct evs_waker {
     int fd[2];
 } evs_waker_t;
+
+typedef pthread_once_t evs_once_t;
+#define EVS_ONCE_INIT PTHREAD_ONCE_INIT
+
+typedef pthread_key_t evs_tls_key_t;

@@ -224,3 +224,70 @@ int evs_waker_fd(const evs_waker_t *w)
 {
     return w->fd[0];
 }
+
+void evs_once(evs_once_t *once, void (*fn)(void))
+{
+    (void)pthread_once(once, fn);
+}
+
+int evs_tls_create(evs_tls_key_t *key, void (*dtor)(void *))
+{
+    return pthread_key_create(key, dtor);
+}
+
+void *evs_tls_get(evs_tls_key_t key)
+{
+    return pthread_getspecific(key);
+}
+
+int evs_tls_set(evs_tls_key_t key, void *value)
+{
+    return pthread_setspecific(key, value);
+}
+
+static short to_poll(uint32_t ev)
+{
+    return (short)(((ev & EVS_POLL_IN) ? POLLIN : 0) | ((ev & EVS_POLL_OUT) ? POLLOUT : 0));
+}
+
+static uint32_t from_poll(short re)
+{
+    uint32_t ev = 0;
+    if (re & POLLIN) {
+        ev |= EVS_POLL_IN;
+    }
+    if (re & POLLOUT) {
+        ev |= EVS_POLL_OUT;
+    }
+    if (re & (POLLERR | POLLHUP | POLLNVAL)) {
+        ev |= EVS_POLL_ERR;
+    }
+    return ev;
+}
+
+int evs_poll_one(int fd, uint32_t events, uint32_t *revents, int fd2, uint32_t *revents2,
+                 int timeout_ms)
+{
+    struct pollfd p[2];
+    p[0].fd = fd;
+    p[0].events = to_poll(events);
+    p[0].revents = 0;
+    nfds_t n = 1;
+    if (fd2 >= 0) {
+        p[1].fd = fd2;
+        p[1].events = POLLIN;
+        p[1].revents = 0;
+        n = 2;
+    }
+    int rc = poll(p, n, timeout_ms);
+    if (revents) {
+        *revents = rc > 0 ? from_poll(p[0].revents) : 0;
+    }
+    if (revents2) {
+        *revents2 = rc > 0 && n == 2 ? from_poll(p[1].revents) : 0;
+    }
+    if (rc < 0) {
+        return errno == EINTR ? 0 : -1;
+    }
+    return rc;
+}

@@ -20,9 +20,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "evs_api.h"
-#include "evs_store.h"
-#include "evs_types.h"
+#include "evs_err.h"
+#include "sdkconfig.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -43,7 +42,15 @@ typedef struct evs_config {
     int64_t retention_max_events; /**< 0 = unlimited */
     int64_t retention_max_db_kb;  /**< 0 = unlimited */
     bool sync_full;               /**< SQLite synchronous=FULL (survives power loss) */
+    bool stream_fd_fastpath;      /**< false: every stream in conn mode (no raw socket) */
 } evs_config_t;
+
+#ifndef CONFIG_EVS_STORE_SYNC_FULL
+#define CONFIG_EVS_STORE_SYNC_FULL 0
+#endif
+#ifndef CONFIG_EVS_STREAM_FD_FASTPATH
+#define CONFIG_EVS_STREAM_FD_FASTPATH 0
+#endif
 
 #define EVS_CONFIG_DEFAULT()                                                                       \
     {                                                                                              \
@@ -52,8 +59,24 @@ typedef struct evs_config {
         .replay_max = CONFIG_EVS_REPLAY_MAX, .queue_depth = CONFIG_EVS_INGEST_QUEUE_DEPTH,         \
         .commit_interval_ms = CONFIG_EVS_COMMIT_INTERVAL_MS,                                       \
         .retention_max_events = CONFIG_EVS_RETENTION_MAX_EVENTS,                                   \
-        .retention_max_db_kb = CONFIG_EVS_RETENTION_MAX_DB_KB, .sync_full = EVS__STORE_SYNC_FULL,  \
+        .retention_max_db_kb = CONFIG_EVS_RETENTION_MAX_DB_KB,                                     \
+        .sync_full = CONFIG_EVS_STORE_SYNC_FULL,                                                   \
+        .stream_fd_fastpath = CONFIG_EVS_STREAM_FD_FASTPATH,                                       \
     }
+
+/** What evs_ingest() stored. */
+typedef struct evs_ingested {
+    int64_t event_id;
+    int64_t issue_id;
+    bool discarded; /**< its issue is discarded: acknowledged, neither stored nor streamed */
+} evs_ingested_t;
+
+/** A project as listed (its keys are never shown again after creation). */
+typedef struct evs_project_info {
+    uint32_t id;
+    char name[128];
+    int64_t created_ms; /**< Unix epoch, milliseconds */
+} evs_project_info_t;
 
 /**
  * @brief Open everything: auth (CTR-DRBG), the hub (its lapped-gap counts backed by the
@@ -90,10 +113,9 @@ evs_err_t evs_serve_http(evs_t *evs, int port, const char *bind_addr, int *bound
 /**
  * @brief Serve the REST routes and SSE streams over FastCGI (libfcgi) on @p bind (a unix socket
  *        path, or host:port), routes taken from REQUEST_URI less @p prefix (NULL: none), with
- *        CONFIG_EVS_FCGI_THREADS responder threads. evs_close() stops it. Only when built with
- *        the evs_fcgi component (EVS_HAVE_FCGI).
- * @return EVS_OK, EVS_ERR_UNSUPPORTED (built without FastCGI), EVS_ERR_EXISTS (already
- *         serving), and evs_fcgi_serve()'s codes (EVS_ERR_IO: cannot bind; @p why says why).
+ *        CONFIG_EVS_FCGI_THREADS responder threads. evs_close() stops it.
+ * @return EVS_OK, EVS_ERR_EXISTS (already serving), EVS_ERR_IO (cannot bind; @p why says
+ *         why), EVS_ERR_INVALID_ARG.
  */
 evs_err_t evs_serve_fastcgi(evs_t *evs, const char *bind, const char *prefix, int *bound_port,
                             char *why, size_t why_cap);
@@ -102,15 +124,14 @@ evs_err_t evs_serve_fastcgi(evs_t *evs, const char *bind, const char *prefix, in
  * @brief Ingest one event object (@p len bytes of JSON) for @p project_id from the calling
  *        thread and wait until it is committed (or refused).
  * @param[in]  json borrowed for the call.
- * @param[out] result event and issue ids (may be NULL).
- * @param[out] err    why it was refused, naming the field (may be NULL).
+ * @param[out] result event and issue ids (may be NULL; zeroed when refused).
  * @return EVS_OK, EVS_ERR_INVALID (malformed / invalid field), EVS_ERR_TOO_LARGE,
  *         EVS_ERR_NOT_FOUND (no such project), EVS_ERR_FULL (queue full: retry),
  *         EVS_ERR_CLOSED, EVS_ERR_DB.
  * @note Any thread; blocks for one commit.
  */
 evs_err_t evs_ingest(evs_t *evs, uint32_t project_id, const char *json, size_t len,
-                     evs_ingest_result_t *result);
+                     evs_ingested_t *result);
 
 /** Wake every stream handler for good (they end their sessions): call before stopping an
  *  application's civetweb context. evs_close() calls it too. */
@@ -120,16 +141,24 @@ void evs_shutdown(evs_t *evs);
  *  everything. Accepts NULL. Application contexts must be stopped before. */
 void evs_close(evs_t *evs);
 
-/** The service (for adapters: FastCGI) and the store (for tools). Borrowed. */
-evs_api_t *evs_get_api(evs_t *evs);
-evs_store_t *evs_get_store(evs_t *evs);
+/** Longest ingest key or dashboard token evs_project_create() writes, with its NUL. */
+#define EVS_KEY_MAX 64
 
 /**
  * @brief Create a project named @p name with fresh keys; the keys are shown only here.
- * @return as evs_api_project_create().
+ * @param[out] ingest_key, dashboard_token at least EVS_KEY_MAX bytes each.
+ * @param[out] out the project (may be NULL).
+ * @return EVS_OK, EVS_ERR_INVALID_ARG (name empty or over 127 bytes, small buffers),
+ *         EVS_ERR_EXISTS, EVS_ERR_FULL (project table full), EVS_ERR_IO, EVS_ERR_DB.
  */
 evs_err_t evs_project_create(evs_t *evs, const char *name, char *ingest_key, size_t ik_cap,
-                             char *dashboard_token, size_t dt_cap, evs_project_t *out);
+                             char *dashboard_token, size_t dt_cap, evs_project_info_t *out);
+
+/** Called once per project by evs_project_list(); @p p is borrowed for the call. */
+typedef void (*evs_project_list_fn)(void *ctx, const evs_project_info_t *p);
+
+/** List every project, in id order. @return EVS_OK or EVS_ERR_DB. */
+evs_err_t evs_project_list(evs_t *evs, evs_project_list_fn fn, void *ctx);
 
 /** Version string, e.g. "0.1.0". */
 const char *evs_version(void);

@@ -8,16 +8,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "evs_http.h"
-#include "evs_json.h"
-#include "evstream.h"
-
-#include "evs_stream.h"
-
-#ifdef EVS_HAVE_FCGI
 #include <errno.h>
 #include <stdio.h>
+
+#include "evs_api.h"
 #include "evs_fcgi.h"
+#include "evs_http.h"
+#include "evs_json.h"
+#include "evs_store.h"
+#include "evs_stream.h"
+#include "evstream.h"
+#include "evstream_priv.h"
+
+#ifndef EVS_VERSION_STRING
+#error "EVS_VERSION_STRING comes from CMake's project(VERSION)"
 #endif
 
 #define EVS__MAX_MOUNTS 4
@@ -26,11 +30,11 @@ struct evs {
     evs_auth_t *auth;
     evs_hub_t *hub;
     evs_store_t *store;
+    evs_streams_t *streams;
+    uint32_t send_timeout_ms;
     evs_api_t *api;
     struct mg_context *own_ctx;
-#ifdef EVS_HAVE_FCGI
     evs_fcgi_t *fcgi;
-#endif
     evs_http_mount_t *mounts[EVS__MAX_MOUNTS];
     bool mount_on_own[EVS__MAX_MOUNTS];
     size_t nmounts;
@@ -39,7 +43,7 @@ struct evs {
 
 const char *evs_version(void)
 {
-    return "0.1.0";
+    return EVS_VERSION_STRING;
 }
 
 /* The hub asks the store how many matching events a lapped subscriber missed. The store is
@@ -54,6 +58,16 @@ static evs_err_t gap_count(void *ctx, uint32_t project_id, const evs_filter_t *f
     }
     return evs_store_events_count(evs->store, project_id, after_id, before_id, filter, count,
                                   first_id, last_id);
+}
+
+/* The store's commit notices go to the stream engine. The engine is opened after the store (it
+ * replays from it); no notice can come before evs_open returns, as nothing was ingested. */
+static void publish_notice(void *ctx, const evs_notice_t *notice)
+{
+    evs_t *evs = ctx;
+    if (evs->streams) {
+        evs_streams_publish_notice(evs->streams, notice);
+    }
 }
 
 evs_err_t evs_open(const evs_config_t *cfg, evs_t **out)
@@ -86,19 +100,29 @@ evs_err_t evs_open(const evs_config_t *cfg, evs_t **out)
     sc.retention_max_events = cfg->retention_max_events;
     sc.retention_max_db_kb = cfg->retention_max_db_kb;
     sc.sync_full = cfg->sync_full;
-    sc.notice_fn = evs_stream_publish_notice;
-    sc.notice_ctx = evs->hub;
+    sc.notice_fn = publish_notice;
+    sc.notice_ctx = evs;
     e = evs_store_open(&sc, &evs->store);
     if (e != EVS_OK) {
         goto fail;
     }
+    evs_streams_config_t stc = EVS_STREAMS_CONFIG_DEFAULT();
+    stc.hub = evs->hub;
+    stc.store = evs->store;
+    stc.slot_size = hc.slot_size;
+    stc.send_timeout_ms = cfg->send_timeout_ms ? cfg->send_timeout_ms : stc.send_timeout_ms;
+    stc.keepalive_s = cfg->keepalive_s ? cfg->keepalive_s : stc.keepalive_s;
+    stc.replay_max = cfg->replay_max ? cfg->replay_max : stc.replay_max;
+    stc.fd_fastpath = stc.fd_fastpath && cfg->stream_fd_fastpath;
+    e = evs_streams_open(&stc, &evs->streams);
+    if (e != EVS_OK) {
+        goto fail;
+    }
+    evs->send_timeout_ms = stc.send_timeout_ms;
     evs_api_config_t ac = EVS_API_CONFIG_DEFAULT();
     ac.admin_token = cfg->admin_token;
-    ac.send_timeout_ms = cfg->send_timeout_ms;
-    ac.keepalive_s = cfg->keepalive_s;
-    ac.replay_max = cfg->replay_max;
     ac.enable_ws_streams = cfg->enable_ws_streams;
-    e = evs_api_open(&ac, evs->store, evs->hub, evs->auth, &evs->api);
+    e = evs_api_open(&ac, evs->store, evs->hub, evs->streams, evs->auth, &evs->api);
     if (e != EVS_OK) {
         goto fail;
     }
@@ -146,7 +170,7 @@ evs_err_t evs_serve_http(evs_t *evs, int port, const char *bind_addr, int *bound
     evs_http_options_t opt = EVS_HTTP_OPTIONS_DEFAULT();
     opt.port = port;
     opt.bind_addr = bind_addr;
-    opt.request_timeout_ms = evs_api_config(evs->api)->send_timeout_ms;
+    opt.request_timeout_ms = evs->send_timeout_ms;
     struct mg_context *ctx = NULL;
     evs_err_t e = evs_http_start(&opt, &ctx, bound_port, why, why_cap);
     if (e != EVS_OK) {
@@ -180,7 +204,7 @@ evs_err_t evs_serve(evs_t *evs, const evs_serve_config_t *cfg, evs_serve_info_t 
     opt.tls_port = cfg->tls_port;
     opt.http_redirect = cfg->http_redirect;
     opt.bind_addr = cfg->bind_addr;
-    opt.request_timeout_ms = evs_api_config(evs->api)->send_timeout_ms;
+    opt.request_timeout_ms = evs->send_timeout_ms;
     if (cfg->tls_port >= 0) {
         ti = calloc(1, sizeof(*ti));
         if (!ti) {
@@ -232,7 +256,6 @@ evs_err_t evs_serve_fastcgi(evs_t *evs, const char *bind, const char *prefix, in
     if (!evs || !bind) {
         return EVS_ERR_INVALID_ARG;
     }
-#ifdef EVS_HAVE_FCGI
     if (evs->fcgi) {
         return EVS_ERR_EXISTS;
     }
@@ -252,19 +275,10 @@ evs_err_t evs_serve_fastcgi(evs_t *evs, const char *bind, const char *prefix, in
         *bound_port = evs_fcgi_port(evs->fcgi);
     }
     return EVS_OK;
-#else
-    (void)prefix;
-    (void)bound_port;
-    if (why && why_cap) {
-        why[0] = '\0';
-    }
-    (void)why_cap;
-    return EVS_ERR_UNSUPPORTED;
-#endif
 }
 
 evs_err_t evs_ingest(evs_t *evs, uint32_t project_id, const char *json, size_t len,
-                     evs_ingest_result_t *result)
+                     evs_ingested_t *result)
 {
     if (result) {
         memset(result, 0, sizeof(*result));
@@ -290,9 +304,6 @@ evs_err_t evs_ingest(evs_t *evs, uint32_t project_id, const char *json, size_t l
                                                                               : EVS_REJECT_INVALID],
                                   1, memory_order_relaxed);
         free(norm);
-        if (result) {
-            result->err = e;
-        }
         return e;
     }
     evs_ingest_result_t r;
@@ -310,19 +321,54 @@ evs_err_t evs_ingest(evs_t *evs, uint32_t project_id, const char *json, size_t l
             memory_order_relaxed);
         r.err = e;
     }
-    if (result) {
-        *result = r;
+    if (result && e == EVS_OK) {
+        result->event_id = r.event_id;
+        result->issue_id = r.issue_id;
+        result->discarded = r.discarded;
     }
     return e;
 }
 
 evs_err_t evs_project_create(evs_t *evs, const char *name, char *ingest_key, size_t ik_cap,
-                             char *dashboard_token, size_t dt_cap, evs_project_t *out)
+                             char *dashboard_token, size_t dt_cap, evs_project_info_t *out)
 {
     if (!evs || !name || !ingest_key || !dashboard_token) {
         return EVS_ERR_INVALID_ARG;
     }
-    return evs_api_project_create(evs->api, name, ingest_key, ik_cap, dashboard_token, dt_cap, out);
+    evs_project_t p;
+    evs_err_t e =
+        evs_api_project_create(evs->api, name, ingest_key, ik_cap, dashboard_token, dt_cap, &p);
+    if (e == EVS_OK && out) {
+        out->id = p.id;
+        snprintf(out->name, sizeof(out->name), "%s", p.name);
+        out->created_ms = p.created_ms;
+    }
+    return e;
+}
+
+typedef struct list_ctx {
+    evs_project_list_fn fn;
+    void *ctx;
+} list_ctx_t;
+
+static void list_one(void *ctx, const evs_project_t *p)
+{
+    list_ctx_t *l = ctx;
+    evs_project_info_t info;
+    memset(&info, 0, sizeof(info));
+    info.id = p->id;
+    snprintf(info.name, sizeof(info.name), "%s", p->name);
+    info.created_ms = p->created_ms;
+    l->fn(l->ctx, &info);
+}
+
+evs_err_t evs_project_list(evs_t *evs, evs_project_list_fn fn, void *ctx)
+{
+    if (!evs || !fn) {
+        return EVS_ERR_INVALID_ARG;
+    }
+    list_ctx_t l = {fn, ctx};
+    return evs_store_projects(evs->store, list_one, &l);
 }
 
 void evs_shutdown(evs_t *evs)
@@ -342,10 +388,8 @@ void evs_close(evs_t *evs)
      * workers (in-flight ingests still get their commits: the writer runs); 3. drain the
      * writer and close the database; 4. free the rest. */
     evs_shutdown(evs);
-#ifdef EVS_HAVE_FCGI
     evs_fcgi_stop(evs->fcgi);
     evs->fcgi = NULL;
-#endif
     if (evs->own_ctx) {
         evs_http_stop(evs->own_ctx);
     }
@@ -355,17 +399,19 @@ void evs_close(evs_t *evs)
     evs_store_close(evs->store);
     evs->store = NULL;
     evs_api_close(evs->api);
+    /* every stream ended with the servers: join the engine's I/O and writer threads */
+    evs_streams_close(evs->streams);
     evs_hub_close(evs->hub);
     evs_auth_close(evs->auth);
     free(evs);
 }
 
-evs_api_t *evs_get_api(evs_t *evs)
+evs_api_t *evs__get_api(evs_t *evs)
 {
     return evs ? evs->api : NULL;
 }
 
-evs_store_t *evs_get_store(evs_t *evs)
+evs_store_t *evs__get_store(evs_t *evs)
 {
     return evs ? evs->store : NULL;
 }

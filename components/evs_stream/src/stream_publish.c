@@ -2,21 +2,23 @@
 /**
  * @file stream_publish.c
  * @brief The store's notice callback: encodes each committed change once, as the exact stream
- *        message every client will get, and publishes it to the hub with its routing meta.
+ *        message every client will get, publishes it to the engine's hub with its routing meta
+ *        and wakes the engine's I/O thread.
  */
 #include <string.h>
 #include "evs_json.h"
-#include "evs_stream.h"
+#include "stream_priv.h"
 
-/* One message at a time per writer thread; sized like a ring slot (nothing larger can be
- * published anyway). Thread-local so that two stores in one process never share it. */
-static _Thread_local char s_buf[CONFIG_EVS_RING_SLOT_SIZE];
-
-void evs_stream_publish_notice(void *hub, const evs_notice_t *notice)
+void evs_streams_publish_notice(void *engine, const evs_notice_t *notice)
 {
-    if (hub == NULL || notice == NULL) {
+    evs_streams_t *e = engine;
+    if (e == NULL || notice == NULL) {
         return;
     }
+    /* One message at a time: only the store's single writer thread calls this. The buffer is
+     * a slot's size (nothing larger can be published anyway). */
+    char *buf = e->pubbuf;
+    size_t cap = e->cfg.slot_size;
     evs_msg_meta_t meta;
     memset(&meta, 0, sizeof(meta));
     meta.project_id = notice->project_id;
@@ -36,19 +38,17 @@ void evs_stream_publish_notice(void *hub, const evs_notice_t *notice)
         }
         memcpy(meta.env, ev->environment, el);
         meta.env_len = (uint8_t)el;
-        len = evs_json_encode_event_msg(s_buf, sizeof(s_buf), notice->event_id, notice->issue_id,
-                                        ev->json, ev->json_len);
+        len = evs_json_encode_event_msg(buf, cap, notice->event_id, notice->issue_id, ev->json,
+                                        ev->json_len);
         break;
     }
     case EVS_NOTICE_ISSUE:
         meta.kind = EVS_MSG_ISSUE;
-        len = evs_json_encode_issue_msg(s_buf, sizeof(s_buf), notice->action, notice->issue_id,
-                                        notice->status);
+        len = evs_json_encode_issue_msg(buf, cap, notice->action, notice->issue_id, notice->status);
         break;
     case EVS_NOTICE_ISSUE_COUNT:
         meta.kind = EVS_MSG_ISSUE_COUNT;
-        len = evs_json_encode_issue_count_msg(s_buf, sizeof(s_buf), notice->project_id,
-                                              notice->count);
+        len = evs_json_encode_issue_count_msg(buf, cap, notice->project_id, notice->count);
         break;
     default:
         return;
@@ -56,7 +56,7 @@ void evs_stream_publish_notice(void *hub, const evs_notice_t *notice)
     if (len == 0) {
         return; /* cannot happen with a valid Kconfig (slot >= event max + envelope) */
     }
-    if (evs_hub_publish((evs_hub_t *)hub, &meta, s_buf, len) == EVS_OK) {
-        evs__stream_wake();
+    if (evs_hub_publish(e->cfg.hub, &meta, buf, len) == EVS_OK) {
+        evs__io_wake(e);
     }
 }
