@@ -25,7 +25,9 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)  # ssl.TLSVersion
 
 SLOW = 4 if os.environ.get("EVS_TEST_SLOW") else 1
 EMULATED = bool(os.environ.get("EVS_CROSS_EMULATOR"))
-TIMEOUT_MS = 1000  # send_timeout_ms = civetweb's request timeout = the TLS handshake deadline
+# send_timeout_ms = civetweb's request timeout = the TLS handshake deadline (a legitimate
+# handshake must fit in it even on a loaded machine under a sanitizer)
+TIMEOUT_MS = 1500 * SLOW
 
 
 class TlsDaemon(h.Daemon):
@@ -250,10 +252,12 @@ def test_bad_input_on_the_tls_port_closed_within_the_request_timeout():
 
 
 def test_many_handshakes_leak_nothing():
-    # 1000 full handshakes (each with a request); under emulation (qemu) 100. The daemon's exit
-    # runs LeakSanitizer in the ASan build: Daemon.close() fails on any report. Elsewhere the
-    # RSS may not grow by more than 4 MiB from the 100th to the last handshake.
-    n = 100 if EMULATED else 1000
+    # 1000 full handshakes (each with a request); under emulation (qemu) 100, under TSan 200
+    # (ASan's LeakSanitizer is the leak check: the daemon's exit runs it and Daemon.close()
+    # fails on any report). In the plain build the RSS may not grow by more than 4 MiB from the
+    # 100th to the last handshake, and every handshake must succeed; under a sanitizer or an
+    # emulator on a loaded machine a handshake may miss the server's deadline: at most 1 %.
+    n = 100 if EMULATED else 200 if os.environ.get("EVS_TSAN") else 1000
     with TlsDaemon() as d:
         ctx = d.ctx()
         errors = []
@@ -292,7 +296,10 @@ def test_many_handshakes_leak_nothing():
         for t in threads:
             t.join()
         after = rss_kib()
-        assert not errors, errors[:3]
+        if os.environ.get("EVS_TEST_SLOW"):
+            assert len(errors) <= n // 100, errors[:3]
+        else:
+            assert not errors, errors[:3]
         if before and after and not os.environ.get("EVS_TEST_SLOW"):
             assert after - before < 4096, f"RSS grew {after - before} KiB over {n} handshakes"
 
