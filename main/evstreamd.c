@@ -71,13 +71,23 @@ typedef struct options {
     char mqtt_cafile[PATH_MAX];
     int64_t upstream_max_unforwarded;
     bool aggregate_shared;
+    int tls_port; /* -1: no TLS */
+    char tls_cert[PATH_MAX];
+    char tls_key[PATH_MAX];
+    bool http_redirect;
 } options_t;
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: evstreamd [options]\n"
-            "  --port N            listen on port N (default %d; 0 = any free port)\n"
+            "  --port N|off        plain HTTP on port N (default %d; 0 = any free port; off =\n"
+            "                      none, the default when --tls-port is given)\n"
+            "  --tls-port N        HTTPS (TLS 1.2+) on port N (%d is usual; 0 = any free port)\n"
+            "  --tls-cert FILE     PEM certificate (chain); without it a self-signed one is\n"
+            "                      generated once under the database's folder (tls/)\n"
+            "  --tls-key FILE      PEM private key of --tls-cert (if not inside that file)\n"
+            "  --http-redirect     the plain HTTP port (--port) only redirects to HTTPS\n"
             "  --bind ADDR         listen on this IPv4 address only (default: all)\n"
             "  --db PATH           SQLite database (default %s)\n"
             "  --config FILE       read key = value options from FILE (command line wins)\n"
@@ -111,9 +121,9 @@ static void usage(FILE *f)
             "retention_max_db_kb, "
             "sync (normal|full), send_timeout_ms, keepalive_s, stream_mode (fd|conn),\n"
             "sentry_cors, sentry_quota, upstream, aggregate, gateway_id, mqtt_username,\n"
-            "mqtt_password, mqtt_cafile, upstream_max_unforwarded, aggregate_shared.\n"
-            "See docs/configuration.md.\n",
-            CONFIG_EVS_DEFAULT_PORT, CONFIG_EVS_DEFAULT_DB_PATH);
+            "mqtt_password, mqtt_cafile, upstream_max_unforwarded, aggregate_shared,\n"
+            "tls_port, tls_cert, tls_key, http_redirect. See docs/configuration.md.\n",
+            CONFIG_EVS_DEFAULT_PORT, CONFIG_EVS_TLS_DEFAULT_PORT, CONFIG_EVS_DEFAULT_DB_PATH);
 }
 
 static bool parse_bool(const char *v, bool *out)
@@ -149,9 +159,20 @@ static bool apply(options_t *o, const char *key, const char *val, const char *wh
     int64_t x;
     bool ok = true;
     if (!strcmp(key, "port")) {
-        ok = parse_i64(val, 0, 65535, &x);
-        o->port = (int)x;
+        ok = !strcmp(val, "off") || parse_i64(val, 0, 65535, &x);
+        o->port = !strcmp(val, "off") ? -1 : (int)x;
         o->port_set = true;
+    } else if (!strcmp(key, "tls_port")) {
+        ok = !strcmp(val, "off") || parse_i64(val, 0, 65535, &x);
+        o->tls_port = !strcmp(val, "off") ? -1 : (int)x;
+    } else if (!strcmp(key, "tls_cert")) {
+        ok = val[0] && strlen(val) < sizeof(o->tls_cert);
+        snprintf(o->tls_cert, sizeof(o->tls_cert), "%s", val);
+    } else if (!strcmp(key, "tls_key")) {
+        ok = val[0] && strlen(val) < sizeof(o->tls_key);
+        snprintf(o->tls_key, sizeof(o->tls_key), "%s", val);
+    } else if (!strcmp(key, "http_redirect")) {
+        ok = parse_bool(val, &o->http_redirect);
     } else if (!strcmp(key, "fastcgi")) {
         ok = val[0] && strlen(val) < sizeof(o->fastcgi);
         snprintf(o->fastcgi, sizeof(o->fastcgi), "%s", val);
@@ -306,6 +327,9 @@ static int parse_args(options_t *o, int argc, char **argv)
         {"--log-level", "log_level"},
         {"--fastcgi", "fastcgi"},
         {"--fastcgi-prefix", "fastcgi_prefix"},
+        {"--tls-port", "tls_port"},
+        {"--tls-cert", "tls_cert"},
+        {"--tls-key", "tls_key"},
         {"--stream-mode", "stream_mode"},
         {"--sentry-cors", "sentry_cors"},
         {"--upstream", "upstream"},
@@ -350,6 +374,10 @@ static int parse_args(options_t *o, int argc, char **argv)
         }
         if (!strcmp(a, "--no-ws-streams")) {
             o->ws_streams = false;
+            continue;
+        }
+        if (!strcmp(a, "--http-redirect")) {
+            o->http_redirect = true;
             continue;
         }
         if (!strcmp(a, "--config")) {
@@ -426,19 +454,20 @@ static void on_project(void *ctx, const evs_project_info_t *p)
     }
 }
 
-static void demo_project(evs_t *evs, int port)
+static bool demo_project(evs_t *evs, const char *scheme, int port, const char *cacert,
+                         const char *fingerprint)
 {
     first_project_t fp = {0};
     if (evs_project_list(evs, on_project, &fp) != EVS_OK) {
         log_msg(LOG_WARN, "cannot list projects");
-        return;
+        return false;
     }
     if (fp.count > 0) {
         log_msg(LOG_INFO,
                 "%u project(s); first: id %u \"%s\" (its ingest key and dashboard token were "
                 "printed when it was created)",
                 fp.count, fp.id, fp.name);
-        return;
+        return false;
     }
     char ik[EVS_KEY_MAX];
     char dt[EVS_KEY_MAX];
@@ -446,27 +475,70 @@ static void demo_project(evs_t *evs, int port)
     evs_err_t e = evs_project_create(evs, "demo", ik, sizeof(ik), dt, sizeof(dt), &p);
     if (e != EVS_OK) {
         log_msg(LOG_WARN, "cannot create the demo project: %s", evs_strerror(e));
-        return;
+        return false;
     }
     /* Keys are shown once: they are stored hashed. */
+    char ca[PATH_MAX + 16] = "";
+    if (cacert && cacert[0]) {
+        snprintf(ca, sizeof(ca), "--cacert %s ", cacert);
+    }
     printf("\nCreated the demo project (id %u). Its keys are shown only now:\n"
            "  ingest key:      %s\n"
            "  dashboard token: %s\n\n"
            "Post an event:\n"
-           "  curl -s -X POST http://localhost:%d/api/v1/events \\\n"
+           "  curl -s %s-X POST %s://localhost:%d/api/v1/events \\\n"
            "    -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n"
            "    -d '{\"level\":\"error\",\"message\":\"hello from curl\"}'\n\n"
            "Read it back:\n"
-           "  curl -s -H 'Authorization: Bearer %s' "
-           "http://localhost:%d/api/v1/projects/%u/events\n\n"
-           "Dashboard: http://localhost:%d/#project=%u&token=%s\n\n",
-           p.id, ik, dt, port, ik, dt, port, p.id, port, p.id, dt);
+           "  curl -s %s-H 'Authorization: Bearer %s' "
+           "%s://localhost:%d/api/v1/projects/%u/events\n\n"
+           "Dashboard: %s://localhost:%d/#project=%u&token=%s\n",
+           p.id, ik, dt, ca, scheme, port, ik, ca, dt, scheme, port, p.id, scheme, port, p.id, dt);
+    if (fingerprint) {
+        printf("TLS certificate SHA-256 fingerprint (check that your browser shows the same):\n"
+               "  %s\n",
+               fingerprint);
+    }
     if (p.dsn_key[0]) {
         /* Sentry SDKs report here when given this DSN (another machine: this host's address) */
-        printf("Sentry SDKs: use the DSN\n  dsn: http://%s@localhost:%d/%u\n\n", p.dsn_key, port,
-               p.id);
+        printf("Sentry SDKs: use the DSN\n  dsn: %s://%s@localhost:%d/%u\n", scheme, p.dsn_key,
+               port, p.id);
     }
+    printf("\n");
     fflush(stdout);
+    return true;
+}
+
+/* The folder of the database: TLS files live in its tls/ subfolder. */
+static void data_dir(const char *db, char *out, size_t cap)
+{
+    const char *slash = strrchr(db, '/');
+    if (!slash) {
+        snprintf(out, cap, "tls");
+    } else if (slash == db) {
+        snprintf(out, cap, "/tls");
+    } else {
+        snprintf(out, cap, "%.*s/tls", (int)(slash - db), db);
+    }
+}
+
+static void print_tls(const evs_serve_info_t *si)
+{
+    if (si->cert_generated) {
+        log_msg(LOG_INFO,
+                "generated a self-signed TLS certificate (ECDSA P-256, %d days) for this host's "
+                "names and addresses: %s (its key is beside it, mode 0600)",
+                CONFIG_EVS_TLS_CERT_DAYS, si->cert_path);
+    }
+    log_msg(LOG_INFO, "TLS certificate %s", si->cert_path);
+    log_msg(LOG_INFO, "TLS certificate SHA-256 fingerprint: %s", si->cert_sha256);
+    log_msg(LOG_INFO, "TLS public key (SPKI) SHA-256, base64: %s", si->cert_spki_sha256);
+    log_msg(LOG_INFO,
+            "TLS memory: %zu B per connection (mbedTLS context, record buffers, keys), %zu B more "
+            "during a handshake; at most %d connections: %zu KiB",
+            si->tls_conn_bytes, si->tls_handshake_bytes,
+            CONFIG_EVS_MAX_STREAMS + CONFIG_EVS_HTTP_WORKERS,
+            si->tls_conn_bytes * (size_t)(CONFIG_EVS_MAX_STREAMS + CONFIG_EVS_HTTP_WORKERS) / 1024);
 }
 
 static void print_budget(void)
@@ -580,6 +652,7 @@ int main(int argc, char **argv)
         .sync_full = CONFIG_EVS_STORE_SYNC_FULL,
         .send_timeout_ms = CONFIG_EVS_SEND_TIMEOUT_MS,
         .keepalive_s = CONFIG_EVS_KEEPALIVE_S,
+        .tls_port = -1,
         .stream_fd = true,
         .upstream_max_unforwarded = CONFIG_EVS_UPSTREAM_MAX_UNFORWARDED,
     };
@@ -619,13 +692,27 @@ int main(int argc, char **argv)
     sigprocmask(SIG_BLOCK, &sigs, NULL); /* before any thread: they inherit it */
     signal(SIGPIPE, SIG_IGN);
 
+    bool tls = o.tls_port >= 0;
+    int plain = o.port;
+    if (tls && !o.port_set) {
+        plain = -1; /* --tls-port alone: HTTPS only */
+    }
+    if (o.http_redirect && (!tls || plain < 0)) {
+        log_msg(LOG_ERROR, "--http-redirect needs --tls-port and a plain --port to redirect from");
+        return 2;
+    }
     log_msg(LOG_INFO, "evstreamd %s starting", evs_version());
     log_msg(LOG_INFO,
-            "configuration: port %d%s%s%s%s, db %s, admin token %s, demo %s, ws streams %s, "
+            "configuration: port %d%s%s%s%s%s, tls port %d, db %s, admin token %s, demo %s, ws "
+            "streams %s, "
             "commit interval %u ms, queue %u, retention %lld events / %lld KiB, sync %s, "
             "send timeout %u ms, keep-alive %u s",
-            o.port, o.bind[0] ? ", bind " : "", o.bind, o.fastcgi[0] ? ", fastcgi " : "", o.fastcgi,
-            o.db, o.admin_token[0] ? "set" : "none", o.demo ? "yes" : "no",
+            plain,
+            plain < 0         ? " (off)"
+            : o.http_redirect ? " (redirect)"
+                              : "",
+            o.bind[0] ? ", bind " : "", o.bind, o.fastcgi[0] ? ", fastcgi " : "", o.fastcgi,
+            o.tls_port, o.db, o.admin_token[0] ? "set" : "none", o.demo ? "yes" : "no",
             o.ws_streams ? "yes" : "no", o.commit_interval_ms, o.queue_depth,
             (long long)o.retention_max_events, (long long)o.retention_max_db_kb,
             o.sync_full ? "full" : "normal", o.send_timeout_ms, o.keepalive_s);
@@ -690,22 +777,58 @@ int main(int argc, char **argv)
         log_msg(LOG_INFO, "FastCGI on %s%s%s", o.fastcgi, o.fastcgi_prefix[0] ? ", prefix " : "",
                 o.fastcgi_prefix);
     }
-    bool http = !o.fastcgi[0] || o.port_set;
+    bool http = tls || (plain >= 0 && (!o.fastcgi[0] || o.port_set));
+    evs_serve_info_t si;
     if (http) {
-        e = evs_serve_http(evs, o.port, o.bind[0] ? o.bind : NULL, &port, why, sizeof(why));
+        char tls_dir[PATH_MAX];
+        data_dir(o.db, tls_dir, sizeof(tls_dir));
+        evs_serve_config_t sc = EVS_SERVE_CONFIG_DEFAULT();
+        sc.port = plain;
+        sc.tls_port = o.tls_port;
+        sc.bind_addr = o.bind[0] ? o.bind : NULL;
+        sc.http_redirect = o.http_redirect;
+        sc.tls_cert = o.tls_cert[0] ? o.tls_cert : NULL;
+        sc.tls_key = o.tls_key[0] ? o.tls_key : NULL;
+        sc.tls_dir = tls_dir;
+        e = evs_serve(evs, &sc, &si, why, sizeof(why));
         if (e != EVS_OK) {
             log_msg(LOG_ERROR, "%s", why[0] ? why : evs_strerror(e));
-            log_msg(LOG_ERROR, "is another process using port %d? choose one with --port", o.port);
+            if (e == EVS_ERR_IO && strstr(why, "listen")) {
+                log_msg(LOG_ERROR, "is another process using port %d? choose one with --port%s",
+                        plain >= 0 ? plain : o.tls_port, tls ? " / --tls-port" : "");
+            }
             evs_close(evs);
-            return 1;
+            return e == EVS_ERR_UNSUPPORTED || e == EVS_ERR_INVALID_ARG ? 2 : 1;
+        }
+        port = si.port;
+        if (tls) {
+            print_tls(&si);
         }
     }
+    bool banner = false;
     if (o.demo) {
-        demo_project(evs, http ? port : CONFIG_EVS_DEFAULT_PORT);
+        if (tls) {
+            banner = demo_project(evs, "https", si.tls_port, o.tls_cert[0] ? NULL : si.cert_path,
+                                  si.cert_sha256);
+        } else {
+            banner = demo_project(evs, "http", http ? port : CONFIG_EVS_DEFAULT_PORT, NULL, NULL);
+        }
     }
-    if (http) {
-        fprintf(stderr, "evstreamd: listening on port %d\n", port);
-    } else {
+    if (tls && si.cert_generated && !banner) {
+        printf("\nHTTPS with a new self-signed certificate: https://localhost:%d/\n"
+               "  trust it with: curl --cacert %s ...\n"
+               "  SHA-256 fingerprint: %s\n\n",
+               si.tls_port, si.cert_path, si.cert_sha256);
+        fflush(stdout);
+    }
+    if (http && port >= 0) {
+        fprintf(stderr, "evstreamd: listening on port %d%s\n", port,
+                o.http_redirect ? " (redirects to HTTPS)" : "");
+    }
+    if (tls) {
+        fprintf(stderr, "evstreamd: listening on TLS port %d\n", si.tls_port);
+    }
+    if (!http) {
         fprintf(stderr, "evstreamd: serving FastCGI only on %s\n", o.fastcgi);
     }
     fflush(stderr);

@@ -4,8 +4,8 @@
 # or to build and run its whole test suite ("test"). Installs only what is missing.
 set -eu
 profile=${1:-run}
-run_pkgs="build-essential cmake python3-kconfiglib libcivetweb-dev civetweb libmbedtls-dev
-libcjson-dev libsqlite3-dev libfcgi-dev sqlite3 curl libsystemd-dev zlib1g-dev libmosquitto-dev"
+run_pkgs="build-essential cmake python3-kconfiglib libmbedtls-dev
+libcjson-dev libsqlite3-dev libfcgi-dev sqlite3 curl dpkg-dev libsystemd-dev zlib1g-dev libmosquitto-dev"
 test_pkgs="$run_pkgs clang-format libcmocka-dev clang libclang-rt-14-dev gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user
 lighttpd nginx-light chromium nodejs npm debootstrap procps psmisc file
 pkg-config debhelper dpkg-dev systemd man-db libcurl4-openssl-dev mosquitto mosquitto-clients openssl"
@@ -32,3 +32,25 @@ if [ -n "$missing" ]; then
     # shellcheck disable=SC2086
     $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
+
+# civetweb is built from Debian's source package (components/civetweb): apt needs a deb-src
+# entry for bookworm. Add one, in the format this machine uses, when `apt-get source` cannot
+# find civetweb yet; then fetch and unpack the source once (scripts/fetch-civetweb.sh).
+if ! apt-get source --print-uris -qq civetweb >/dev/null 2>&1; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n 1)
+    [ -n "$mirror" ] || mirror=$(sed -n 's/^deb  *\(\[[^]]*\]  *\)\{0,1\}\([^ ]*\) bookworm .*/\2/p' \
+        /etc/apt/sources.list 2>/dev/null | head -n 1)
+    [ -n "$mirror" ] || mirror=http://deb.debian.org/debian
+    echo "install-deps: adding a deb-src entry for bookworm ($mirror)" >&2
+    if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+        printf 'Types: deb-src\nURIs: %s\nSuites: bookworm\nComponents: main\nSigned-By: %s\n' \
+            "$mirror" /usr/share/keyrings/debian-archive-keyring.gpg |
+            $SUDO tee /etc/apt/sources.list.d/evstream-src.sources >/dev/null
+    else
+        echo "deb-src $mirror bookworm main" | $SUDO tee /etc/apt/sources.list.d/evstream-src.list >/dev/null
+    fi
+    $SUDO apt-get update -qq
+fi
+"$(dirname "$0")/fetch-civetweb.sh" >/dev/null

@@ -467,6 +467,78 @@ static int on_log(const struct mg_connection *c, const char *message)
     return 1;
 }
 
+/* A context's own state (its mg user data): the HTTPS port the plain port redirects to. */
+typedef struct ctx_data {
+    atomic_int redirect_to; /* 0: the plain port serves; -1: not known yet; else the TLS port */
+} ctx_data_t;
+
+/* Host header -> host without port, when it is a plain name, IPv4 or [IPv6] literal. */
+static bool host_only(const char *h, char *out, size_t cap)
+{
+    size_t n = 0;
+    if (h[0] == '[') {
+        const char *e = strchr(h, ']');
+        n = e ? (size_t)(e - h) + 1 : 0;
+        for (size_t i = 1; e && i + 1 < n; i++) {
+            if (!strchr("0123456789abcdefABCDEF:.", h[i])) {
+                return false;
+            }
+        }
+    } else {
+        while (h[n] && h[n] != ':') {
+            char c = h[n];
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '-')) {
+                return false;
+            }
+            n++;
+        }
+    }
+    if (n == 0 || n >= cap) {
+        return false;
+    }
+    memcpy(out, h, n);
+    out[n] = '\0';
+    return true;
+}
+
+/* --http-redirect: every plain request (WebSocket upgrades too) gets 308 to the same path
+ * on the HTTPS port of the host the client asked for (civetweb's own "r" ports redirect to
+ * the server's IP address, which a certificate for a name does not cover). */
+static int on_begin_request(struct mg_connection *c)
+{
+    const ctx_data_t *d = mg_get_user_data(mg_get_context(c));
+    const struct mg_request_info *ri = mg_get_request_info(c);
+    int to = d ? atomic_load(&d->redirect_to) : 0;
+    if (to == 0 || ri->is_ssl) {
+        return 0;
+    }
+    if (to < 0) {
+        send_error(c, 503, "starting", "starting up", true);
+        return 503;
+    }
+    const char *h = mg_get_header(c, "Host");
+    char host[256];
+    if (!h || !host_only(h, host, sizeof(host))) {
+        send_error(c, 400, "bad_request", "HTTPS only: a Host header is needed to redirect", true);
+        return 400;
+    }
+    const char *uri = ri->local_uri_raw ? ri->local_uri_raw : ri->local_uri;
+    const char *q = ri->query_string;
+    char loc[1024];
+    int n = snprintf(loc, sizeof(loc), "https://%s:%d%s%s%s", host, to, uri ? uri : "/",
+                     q ? "?" : "", q ? q : "");
+    if (n < 0 || (size_t)n >= sizeof(loc) || strpbrk(loc, "\r\n")) {
+        send_error(c, 414, "too_long", "URL too long to redirect", true);
+        return 414;
+    }
+    mg_printf(c,
+              "HTTP/1.1 308 Permanent Redirect\r\nLocation: %s\r\nContent-Length: 0\r\n"
+              "Connection: close\r\n\r\n",
+              loc);
+    return 308;
+}
+
 static evs_once_t s_lib_once = EVS_ONCE_INIT;
 
 static void lib_init(void)
@@ -480,19 +552,41 @@ evs_err_t evs_http_start(const evs_http_options_t *opt, struct mg_context **ctx,
     if (ctx) {
         *ctx = NULL;
     }
-    if (!opt || !ctx || opt->port < 0 || opt->port > 65535) {
+    if (!opt || !ctx || opt->port < -1 || opt->port > 65535 || opt->tls_port < -1 ||
+        opt->tls_port > 65535 || (opt->port < 0 && opt->tls_port < 0) ||
+        (opt->tls_port >= 0 && (!opt->tls_pem || !opt->tls_pem[0])) ||
+        (opt->http_redirect && (opt->port < 0 || opt->tls_port < 0))) {
         return EVS_ERR_INVALID_ARG;
     }
+#ifdef EVS_CIVETWEB_SYSTEM
+    if (opt->tls_port >= 0) {
+        if (why && why_cap) {
+            snprintf(why, why_cap,
+                     "TLS needs civetweb built from source (this build links "
+                     "the system's libcivetweb: EVS_CIVETWEB=system)");
+        }
+        return EVS_ERR_UNSUPPORTED;
+    }
+#endif
     evs_once(&s_lib_once, lib_init);
-    char ports[80];
+    char ports[200];
     char threads[16];
     char timeout[16];
     char maxreq[16];
     char keepalive[16];
-    if (opt->bind_addr) {
-        snprintf(ports, sizeof(ports), "%s:%d", opt->bind_addr, opt->port);
-    } else {
-        snprintf(ports, sizeof(ports), "%d", opt->port);
+    /* "[addr:]port" for plain HTTP ("r": redirect only), then "[addr:]port s" for HTTPS;
+     * an IPv6 address is written in brackets */
+    ports[0] = '\0';
+    const char *b = opt->bind_addr;
+    bool v6 = b && strchr(b, ':');
+    size_t pl = 0;
+    if (opt->port >= 0) {
+        pl += (size_t)snprintf(ports + pl, sizeof(ports) - pl, "%s%s%s%s%d", v6 ? "[" : "",
+                               b ? b : "", v6 ? "]" : "", b ? ":" : "", opt->port);
+    }
+    if (opt->tls_port >= 0 && pl < sizeof(ports)) {
+        snprintf(ports + pl, sizeof(ports) - pl, "%s%s%s%s%s%ds", pl ? "," : "", v6 ? "[" : "",
+                 b ? b : "", v6 ? "]" : "", b ? ":" : "", opt->tls_port);
     }
     snprintf(threads, sizeof(threads), "%u",
              opt->num_threads ? opt->num_threads
@@ -517,33 +611,73 @@ evs_err_t evs_http_start(const evs_http_options_t *opt, struct mg_context **ctx,
         /* no automatic CORS preflight answer ("*" by default): OPTIONS reaches evs_api, where
          * only the Sentry routes answer it, and only when configured */
         "access_control_allow_origin", "",
+        NULL, NULL, /* ssl_certificate, when TLS */
         NULL,
     };
     /* clang-format on */
+    if (opt->tls_port >= 0) {
+        size_t k = 0;
+        while (options[k]) {
+            k++;
+        }
+        options[k] = "ssl_certificate";
+        options[k + 1] = opt->tls_pem;
+    }
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof(cb));
     cb.http_error = on_http_error;
     cb.log_message = on_log;
+    cb.begin_request = on_begin_request;
+    ctx_data_t *cd = calloc(1, sizeof(*cd));
+    if (!cd) {
+        return EVS_ERR_NO_MEM;
+    }
+    atomic_init(&cd->redirect_to, opt->http_redirect ? -1 : 0);
     struct mg_init_data init = {
-        .callbacks = &cb, .user_data = NULL, .configuration_options = options};
+        .callbacks = &cb, .user_data = cd, .configuration_options = options};
     unsigned code = 0;
     char text[256] = "";
     struct mg_error_data err = {.code = &code, .text = text, .text_buffer_size = sizeof(text)};
     struct mg_context *c = mg_start2(&init, &err);
     if (!c) {
+        free(cd);
         if (why && why_cap) {
             snprintf(why, why_cap, "cannot listen on %s: %s", ports,
                      text[0] ? text : "civetweb failed to start");
         }
         return EVS_ERR_IO;
     }
+    if (opt->http_redirect) {
+        atomic_store(&cd->redirect_to, evs_http_tls_port(c)); /* with 0 asked for: as bound */
+    }
     if (port) {
         struct mg_server_port sp[4];
         int n = mg_get_server_ports(c, 4, sp);
-        *port = n > 0 ? sp[0].port : opt->port;
+        *port = opt->port;
+        for (int i = 0; i < n; i++) {
+            if (!sp[i].is_ssl) {
+                *port = sp[i].port;
+                break;
+            }
+        }
+        if (opt->port < 0) {
+            *port = -1;
+        }
     }
     *ctx = c;
     return EVS_OK;
+}
+
+int evs_http_tls_port(struct mg_context *ctx)
+{
+    struct mg_server_port sp[4];
+    int n = ctx ? mg_get_server_ports(ctx, 4, sp) : 0;
+    for (int i = 0; i < n; i++) {
+        if (sp[i].is_ssl) {
+            return sp[i].port;
+        }
+    }
+    return -1;
 }
 
 /* civetweb's master thread notices mg_stop() only when its poll() on the listening sockets
@@ -586,7 +720,9 @@ void evs_http_stop(struct mg_context *ctx)
         w.port = sp[0].port;
         started = evs_thread_create(&t, stop_waker_run, &w, 0, "evs-stop-waker") == 0;
     }
+    void *cd = mg_get_user_data(ctx);
     mg_stop(ctx);
+    free(cd);
     if (started) {
         atomic_store(&w.done, true);
         evs_thread_join(&t);

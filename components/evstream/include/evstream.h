@@ -209,6 +209,50 @@ void evs_health(evs_t *evs, evs_health_t *out);
 /** Version string, e.g. "0.1.0". */
 const char *evs_version(void);
 
+/** evstream's own server (evs_serve()): plain HTTP and/or HTTPS. */
+typedef struct evs_serve_config {
+    int port;              /**< plain HTTP; 0: any free port; -1: none */
+    int tls_port;          /**< HTTPS; 0: any free port; -1: none */
+    const char *bind_addr; /**< NULL: all interfaces (copied) */
+    bool http_redirect;    /**< the plain port only redirects to HTTPS */
+    const char *tls_cert;  /**< PEM certificate (chain); NULL: self-signed, generated once in
+                                tls_dir (copied) */
+    const char *tls_key;   /**< PEM private key; NULL: inside tls_cert (copied) */
+    const char *tls_dir;   /**< folder for the generated certificate and the PEM civetweb reads,
+                                e.g. "<data folder>/tls" (created 0700; copied) */
+} evs_serve_config_t;
+
+#define EVS_SERVE_CONFIG_DEFAULT()                                                                 \
+    {                                                                                              \
+        .port = CONFIG_EVS_DEFAULT_PORT, .tls_port = -1, .bind_addr = NULL,                        \
+        .http_redirect = false, .tls_cert = NULL, .tls_key = NULL, .tls_dir = NULL,                \
+    }
+
+/** What evs_serve() started. */
+typedef struct evs_serve_info {
+    int port;                   /**< plain HTTP port bound, -1: none */
+    int tls_port;               /**< HTTPS port bound, -1: none */
+    bool cert_generated;        /**< a self-signed certificate was generated now */
+    char cert_path[4096];       /**< the certificate in use */
+    char cert_sha256[96];       /**< its SHA-256 fingerprint "AB:CD:..." */
+    char cert_spki_sha256[48];  /**< base64 SHA-256 of its public key */
+    size_t tls_conn_bytes;      /**< mbedTLS memory per established connection */
+    size_t tls_handshake_bytes; /**< more during a handshake */
+} evs_serve_info_t;
+
+/**
+ * @brief Create evstream's own civetweb context with plain HTTP and/or HTTPS (TLS 1.2+ through
+ *        mbedTLS), and mount at "/". evs_close() stops it.
+ * @param[in]  cfg  copied.
+ * @param[out] info ports bound, certificate fingerprints (may be NULL).
+ * @param[out] why  a reason on failure (may be NULL).
+ * @return EVS_OK, EVS_ERR_IO (cannot listen, a TLS file cannot be read or written),
+ *         EVS_ERR_INVALID (bad certificate or key), EVS_ERR_INVALID_ARG (no port, TLS without
+ *         tls_dir), EVS_ERR_UNSUPPORTED (TLS with the system civetweb), EVS_ERR_EXISTS.
+ */
+evs_err_t evs_serve(evs_t *evs, const evs_serve_config_t *cfg, evs_serve_info_t *info, char *why,
+                    size_t why_cap);
+
 #ifdef __cplusplus
 }
 #endif

@@ -248,6 +248,71 @@ evs_err_t evs_serve_http(evs_t *evs, int port, const char *bind_addr, int *bound
     return EVS_OK;
 }
 
+evs_err_t evs_serve(evs_t *evs, const evs_serve_config_t *cfg, evs_serve_info_t *info, char *why,
+                    size_t why_cap)
+{
+    if (info) {
+        memset(info, 0, sizeof(*info));
+        info->port = info->tls_port = -1;
+    }
+    if (!evs || !cfg || (cfg->tls_port >= 0 && !cfg->tls_dir)) {
+        return EVS_ERR_INVALID_ARG;
+    }
+    if (evs->own_ctx) {
+        return EVS_ERR_EXISTS;
+    }
+    evs_http_tls_info_t *ti = NULL;
+    evs_http_options_t opt = EVS_HTTP_OPTIONS_DEFAULT();
+    opt.port = cfg->port;
+    opt.tls_port = cfg->tls_port;
+    opt.http_redirect = cfg->http_redirect;
+    opt.bind_addr = cfg->bind_addr;
+    opt.request_timeout_ms = evs->send_timeout_ms;
+    if (cfg->tls_port >= 0) {
+        ti = calloc(1, sizeof(*ti));
+        if (!ti) {
+            return EVS_ERR_NO_MEM;
+        }
+        evs_http_tls_config_t tc = {.cert = cfg->tls_cert,
+                                    .key = cfg->tls_key,
+                                    .dir = cfg->tls_dir,
+                                    .bind_addr = cfg->bind_addr};
+        evs_err_t e = evs_http_tls_prepare(&tc, ti, why, why_cap);
+        if (e != EVS_OK) {
+            free(ti);
+            return e;
+        }
+        opt.tls_pem = ti->pem_path;
+    }
+    struct mg_context *ctx = NULL;
+    int port = -1;
+    evs_err_t e = evs_http_start(&opt, &ctx, &port, why, why_cap);
+    if (e == EVS_OK) {
+        e = add_mount(evs, ctx, "/", true);
+        if (e != EVS_OK) {
+            evs_http_stop(ctx);
+        }
+    }
+    if (e == EVS_OK) {
+        evs->own_ctx = ctx;
+        if (info) {
+            info->port = port;
+            info->tls_port = evs_http_tls_port(ctx);
+            if (ti) {
+                info->cert_generated = ti->generated;
+                snprintf(info->cert_path, sizeof(info->cert_path), "%s", ti->cert_path);
+                snprintf(info->cert_sha256, sizeof(info->cert_sha256), "%s", ti->sha256);
+                snprintf(info->cert_spki_sha256, sizeof(info->cert_spki_sha256), "%s",
+                         ti->spki_sha256);
+                info->tls_conn_bytes = evs_http_tls_conn_bytes();
+                info->tls_handshake_bytes = evs_http_tls_handshake_bytes();
+            }
+        }
+    }
+    free(ti);
+    return e;
+}
+
 evs_err_t evs_serve_fastcgi(evs_t *evs, const char *bind, const char *prefix, int *bound_port,
                             char *why, size_t why_cap)
 {
