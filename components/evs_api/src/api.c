@@ -409,6 +409,13 @@ static uint64_t ld(atomic_uint_fast64_t *v)
     return (uint64_t)atomic_load_explicit(v, memory_order_relaxed);
 }
 
+const char *evs_api_http_refusal_name(evs_http_refusal_t r)
+{
+    static const char *const names[EVS_HTTP_REFUSED_COUNT] = {"precheck", "framing", "slow_body",
+                                                              "idle_purged"};
+    return (unsigned)r < EVS_HTTP_REFUSED_COUNT ? names[r] : "unknown";
+}
+
 size_t evs_api_render_metrics(evs_api_t *api, char *buf, size_t cap)
 {
     if (!buf || cap == 0) {
@@ -510,6 +517,12 @@ size_t evs_api_render_metrics(evs_api_t *api, char *buf, size_t cap)
          "evs_store_retention_deleted_total %" PRIu64 "\n",
          ss.events_committed, ss.events_discarded, ss.queue_full, ss.queue_depth_hwm,
          ss.retention_deleted);
+    mput(&m, "# HELP evs_http_refused_total Requests and connections refused or closed early, "
+             "by reason.\n# TYPE evs_http_refused_total counter\n");
+    for (int r = 0; r < EVS_HTTP_REFUSED_COUNT; r++) {
+        mput(&m, "evs_http_refused_total{reason=\"%s\"} %" PRIu64 "\n",
+             evs_api_http_refusal_name((evs_http_refusal_t)r), ld(&mt->http_refused[r]));
+    }
     mput(&m,
          "# HELP evs_db_bytes Size of the main database file.\n"
          "# TYPE evs_db_bytes gauge\n"
