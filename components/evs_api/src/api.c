@@ -409,6 +409,26 @@ static uint64_t ld(atomic_uint_fast64_t *v)
     return (uint64_t)atomic_load_explicit(v, memory_order_relaxed);
 }
 
+void evs_api__count_quota_refusal(evs_api_t *api, uint32_t project_id)
+{
+    for (int i = 0; i < EVS_API_QUOTA_PROJECTS; i++) {
+        uint32_t cur = atomic_load(&api->quota_refused[i].pid);
+        if (cur == 0) {
+            uint32_t zero = 0;
+            if (atomic_compare_exchange_strong(&api->quota_refused[i].pid, &zero, project_id)) {
+                cur = project_id;
+            } else {
+                cur = zero;
+            }
+        }
+        if (cur == project_id) {
+            atomic_fetch_add_explicit(&api->quota_refused[i].n, 1, memory_order_relaxed);
+            return;
+        }
+    }
+    atomic_fetch_add_explicit(&api->quota_refused_other, 1, memory_order_relaxed);
+}
+
 const char *evs_api_http_refusal_name(evs_http_refusal_t r)
 {
     static const char *const names[EVS_HTTP_REFUSED_COUNT] = {"precheck", "framing", "slow_body",
@@ -517,6 +537,18 @@ size_t evs_api_render_metrics(evs_api_t *api, char *buf, size_t cap)
          "evs_store_retention_deleted_total %" PRIu64 "\n",
          ss.events_committed, ss.events_discarded, ss.queue_full, ss.queue_depth_hwm,
          ss.retention_deleted);
+    mput(&m, "# HELP evs_streams_quota_refused_total Streams refused at the per-project share "
+             "of the stream table (503 stream_limit), by project id.\n"
+             "# TYPE evs_streams_quota_refused_total counter\n");
+    for (int i = 0; i < EVS_API_QUOTA_PROJECTS; i++) {
+        uint32_t pid = atomic_load(&api->quota_refused[i].pid);
+        if (pid != 0) {
+            mput(&m, "evs_streams_quota_refused_total{project=\"%" PRIu32 "\"} %" PRIu64 "\n", pid,
+                 ld(&api->quota_refused[i].n));
+        }
+    }
+    mput(&m, "evs_streams_quota_refused_total{project=\"other\"} %" PRIu64 "\n",
+         ld(&api->quota_refused_other));
     mput(&m, "# HELP evs_http_refused_total Requests and connections refused or closed early, "
              "by reason.\n# TYPE evs_http_refused_total counter\n");
     for (int r = 0; r < EVS_HTTP_REFUSED_COUNT; r++) {

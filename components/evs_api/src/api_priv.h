@@ -7,6 +7,8 @@
 
 #include "evs_api.h"
 
+#define EVS_API_QUOTA_PROJECTS 32
+
 struct evs_api {
     evs_api_config_t cfg; /* admin_token is NULL here: only its hash is kept */
     evs_store_t *store;
@@ -16,7 +18,17 @@ struct evs_api {
     uint8_t admin_hash[EVS_AUTH_HASH_LEN];
     bool has_admin;
     evs_api_metrics_t metrics;
+    /* streams refused at the per-project quota, by project (the first QUOTA_PROJECTS projects
+     * refused get their own counter, later ones share "other") */
+    struct {
+        _Atomic uint32_t pid;
+        atomic_uint_fast64_t n;
+    } quota_refused[EVS_API_QUOTA_PROJECTS];
+    atomic_uint_fast64_t quota_refused_other;
 };
+
+/** Count a stream of @p project_id refused at its share of the stream table. */
+void evs_api__count_quota_refusal(evs_api_t *api, uint32_t project_id);
 
 /** Count @p n rejected events with reason @p r. */
 void evs__api_reject(evs_api_t *api, evs_reject_reason_t r, uint64_t n);

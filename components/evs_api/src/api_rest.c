@@ -1005,6 +1005,9 @@ bool evs_api_precheck(evs_api_t *api, const evs_req_t *req, evs_resp_t *r)
     }
     evs_principal_t p;
     if (auth && !authenticate(api, req, &p, r)) {
+        if (strcmp(req->path, "/api/v1/events") == 0) {
+            evs__api_reject(api, EVS_REJECT_UNAUTHORIZED, 1); /* as route_events_post would */
+        }
         return false;
     }
     return true;

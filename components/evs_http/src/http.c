@@ -667,7 +667,12 @@ evs_err_t evs_http_start(const evs_http_options_t *opt, struct mg_context **ctx,
     snprintf(timeout, sizeof(timeout), "%u",
              opt->request_timeout_ms ? opt->request_timeout_ms
                                      : (unsigned)CONFIG_EVS_SEND_TIMEOUT_MS);
-    snprintf(header_to, sizeof(header_to), "%d", CONFIG_EVS_HTTP_HEADER_TIMEOUT_MS);
+    /* a send timeout shorter than the header timeout shortens it too (tests, quick links) */
+    unsigned hto = CONFIG_EVS_HTTP_HEADER_TIMEOUT_MS;
+    if (opt->request_timeout_ms && opt->request_timeout_ms < hto) {
+        hto = opt->request_timeout_ms;
+    }
+    snprintf(header_to, sizeof(header_to), "%u", hto);
     snprintf(ws_idle, sizeof(ws_idle), "%d", CONFIG_EVS_WS_IDLE_MS);
     snprintf(maxreq, sizeof(maxreq), "%d", CONFIG_EVS_HTTP_MAX_HEADER_BYTES);
     snprintf(keepalive, sizeof(keepalive), "%d", CONFIG_EVS_HTTP_KEEPALIVE_MS);
