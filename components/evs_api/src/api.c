@@ -213,6 +213,7 @@ const char *evs_api_status_text(int status)
         {405, "Method Not Allowed"},
         {409, "Conflict"},
         {411, "Length Required"},
+        {408, "Request Timeout"},
         {413, "Payload Too Large"},
         {415, "Unsupported Media Type"},
         {426, "Upgrade Required"},

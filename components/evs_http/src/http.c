@@ -579,6 +579,23 @@ static int on_begin_request(struct mg_connection *c)
 {
     const ctx_data_t *d = mg_get_user_data(mg_get_context(c));
     const struct mg_request_info *ri = mg_get_request_info(c);
+    /* before every handler (REST, streams, WS /ingest): ambiguous framing, NUL in the query */
+    evs_api_t *api = d ? atomic_load(&d->api) : NULL;
+    if (framing_ambiguous(ri)) {
+        if (api) {
+            count_http(api, EVS_HTTP_REFUSED_FRAMING);
+        }
+        send_error(c, 400, "bad_framing",
+                   "more than one Content-Length, or Content-Length with Transfer-Encoding", true);
+        return 400;
+    }
+    if (query_has_nul(ri->query_string)) {
+        if (api) {
+            count_http(api, EVS_HTTP_REFUSED_FRAMING);
+        }
+        send_error(c, 400, "invalid_query", "a query value holds a NUL (%00)", true);
+        return 400;
+    }
     int to = d ? atomic_load(&d->redirect_to) : 0;
     if (to == 0 || ri->is_ssl) {
         return 0;
@@ -645,6 +662,7 @@ evs_err_t evs_http_start(const evs_http_options_t *opt, struct mg_context **ctx,
     char maxreq[16];
     char keepalive[16];
     char header_to[16];
+    char backlog[16];
     char ws_idle[16];
     /* "[addr:]port" for plain HTTP ("r": redirect only), then "[addr:]port s" for HTTPS;
      * an IPv6 address is written in brackets */
@@ -674,6 +692,7 @@ evs_err_t evs_http_start(const evs_http_options_t *opt, struct mg_context **ctx,
     }
     snprintf(header_to, sizeof(header_to), "%u", hto);
     snprintf(ws_idle, sizeof(ws_idle), "%d", CONFIG_EVS_WS_IDLE_MS);
+    snprintf(backlog, sizeof(backlog), "%d", CONFIG_EVS_HTTP_LISTEN_BACKLOG);
     snprintf(maxreq, sizeof(maxreq), "%d", CONFIG_EVS_HTTP_MAX_HEADER_BYTES);
     snprintf(keepalive, sizeof(keepalive), "%d", CONFIG_EVS_HTTP_KEEPALIVE_MS);
     /* document_root is deliberately absent: no file mapping, so no CGI, ever. */
@@ -689,6 +708,7 @@ evs_err_t evs_http_start(const evs_http_options_t *opt, struct mg_context **ctx,
         "enable_directory_listing", "no",
         "decode_url", "yes",
         "websocket_timeout_ms", ws_idle,
+        "listen_backlog", backlog,
         "enable_websocket_ping_pong", "yes",
         /* CORS off: civetweb would answer every preflight itself with "*" */
         "access_control_allow_origin", "",
