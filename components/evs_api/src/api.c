@@ -430,6 +430,23 @@ void evs_api__count_quota_refusal(evs_api_t *api, uint32_t project_id)
     atomic_fetch_add_explicit(&api->quota_refused_other, 1, memory_order_relaxed);
 }
 
+atomic_uint_fast32_t *evs__api_inflight(evs_api_t *api, uint32_t project_id)
+{
+    for (int i = 0; i < EVS_API_QUOTA_PROJECTS; i++) {
+        uint32_t cur = atomic_load(&api->inflight[i].pid);
+        if (cur == 0) {
+            uint32_t zero = 0;
+            cur = atomic_compare_exchange_strong(&api->inflight[i].pid, &zero, project_id)
+                      ? project_id
+                      : zero;
+        }
+        if (cur == project_id) {
+            return &api->inflight[i].n;
+        }
+    }
+    return NULL;
+}
+
 const char *evs_api_http_refusal_name(evs_http_refusal_t r)
 {
     static const char *const names[EVS_HTTP_REFUSED_COUNT] = {"precheck", "framing", "slow_body",

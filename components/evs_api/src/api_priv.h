@@ -25,7 +25,16 @@ struct evs_api {
         atomic_uint_fast64_t n;
     } quota_refused[EVS_API_QUOTA_PROJECTS];
     atomic_uint_fast64_t quota_refused_other;
+    /* events of a project in the ingest queue, by project (the first QUOTA_PROJECTS that
+     * ingest; later ones are not held to a share) */
+    struct {
+        _Atomic uint32_t pid;
+        atomic_uint_fast32_t n;
+    } inflight[EVS_API_QUOTA_PROJECTS];
 };
+
+/** The in-queue counter of @p project_id, NULL when the table is full. */
+atomic_uint_fast32_t *evs__api_inflight(evs_api_t *api, uint32_t project_id);
 
 /** Count a stream of @p project_id refused at its share of the stream table. */
 void evs_api__count_quota_refusal(evs_api_t *api, uint32_t project_id);
