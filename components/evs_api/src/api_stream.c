@@ -191,7 +191,20 @@ evs_err_t evs_api_stream_open(evs_api_t *api, const evs_req_t *req, evs_transpor
     if (quota == 0) {
         quota = 1;
     }
-    if (evs_streams_project_count(evs_api_streams(api), p.project_id) >= quota) {
+    bool over = evs_streams_project_count(evs_api_streams(api), p.project_id) >= quota;
+    if (!over) {
+        e = evs_stream_open(evs_api_streams(api), &p, transport, out, refusal);
+        if (e != EVS_OK) {
+            return e;
+        }
+        /* counted again once claimed: concurrent opens cannot pass the quota together */
+        if (evs_streams_project_count(evs_api_streams(api), p.project_id) > quota) {
+            evs_stream_close(*out);
+            *out = NULL;
+            over = true;
+        }
+    }
+    if (over) {
         evs_api__count_quota_refusal(api, p.project_id);
         atomic_fetch_add_explicit(&evs_streams_metrics(evs_api_streams(api))->refused, 1,
                                   memory_order_relaxed);
@@ -199,5 +212,5 @@ evs_err_t evs_api_stream_open(evs_api_t *api, const evs_req_t *req, evs_transpor
                       "this project holds its share of the stream table, try again later",
                       "stream_limit");
     }
-    return evs_stream_open(evs_api_streams(api), &p, transport, out, refusal);
+    return EVS_OK;
 }
