@@ -35,10 +35,16 @@ ATTACK_S = 5.0 * (2 if SLOW else 1)
 # within the header timeout, whatever the load.
 _LOAD = os.getloadavg()[0] / (os.cpu_count() or 1)
 P99_LIMIT_S = 1.0 * SCALE * (min(4.0, _LOAD / 2) if _LOAD > 2 else 1.0)
-# RSS margin over (RSS at start + printed static budget): worker stacks touched, civetweb's
-# per-connection buffers (max_request_size each), SQLite's cache, malloc arenas. Under ASan the
-# allocator's quarantine keeps freed blocks (up to 256 MiB), so the check is loose there.
-RSS_MARGIN_MIB = 256 if (SLOW and not EMULATED) else 48
+# RSS margin over (RSS at the attack's start + printed static budget): worker stacks touched,
+# civetweb's per-connection buffers (max_request_size each), SQLite's cache, malloc arenas, and
+# in the keyed chunked flood up to one CONFIG_EVS_HTTP_MAX_BODY buffer per attacker at once.
+# Under ASan the allocator's quarantine keeps freed blocks (256 MiB by default): the daemon is
+# started with a 32 MiB quarantine and the margin covers it and ASan's redzones.
+ASAN = SLOW and not EMULATED
+RSS_MARGIN_MIB = 160 if ASAN else 48
+if ASAN:
+    os.environ["ASAN_OPTIONS"] = ":".join(
+        x for x in (os.environ.get("ASAN_OPTIONS", ""), "quarantine_size_mb=32") if x)
 # An attacker socket the daemon closes is reopened this much later: the attacks hold more
 # connections than there are workers all the time, but do not turn into a connection-rate
 # flood (up to N / REOPEN_S new connections a second; rate limits belong to a firewall, see
