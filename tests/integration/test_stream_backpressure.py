@@ -196,13 +196,18 @@ def test_killed_clients_are_released():
 
 def test_cap_gives_503_and_ingest_keeps_working():
     cap = config("EVS_MAX_STREAMS")
-    p = D.create_project()
+    # one project holds at most its share of the table (CONFIG_EVS_STREAM_PROJECT_SHARE_PCT):
+    # enough projects to fill it
+    quota = max(1, cap * config("EVS_STREAM_PROJECT_SHARE_PCT") // 100)
+    projects = [D.create_project() for _ in range(-(-cap // quota))]
+    p = projects[0]
     wait_streams_released(D)  # every slot free: this test takes them all
-    path = f"/stream/projects/{p['id']}?token={p['dashboard_token']}"
     socks = []
     try:
         # open `cap` streams concurrently: send every request, then read every response
         for i in range(cap):
+            pi = projects[i // quota]
+            path = f"/stream/projects/{pi['id']}?token={pi['dashboard_token']}"
             s = socket.create_connection(("127.0.0.1", D.port), timeout=20)
             if i % 2:
                 req = (f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"

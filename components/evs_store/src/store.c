@@ -180,6 +180,14 @@ static evs_err_t migrate(sqlite3 *db)
 static int open_conn(const char *path, bool create, sqlite3 **out)
 {
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+    if (create && path[0] != '\0' && path[0] != ':') {
+        /* created 0600 (SQLite would use 0644); its -wal and -shm files take the database
+         * file's mode */
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            close(fd);
+        }
+    }
     int rc = sqlite3_open_v2(path, out, flags, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_busy_timeout(*out, EVS__BUSY_TIMEOUT_MS);

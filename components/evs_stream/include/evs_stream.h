@@ -121,6 +121,9 @@ void evs_streams_quiesce(evs_streams_t *e, uint32_t timeout_ms);
 /** The engine's counters (valid until evs_streams_close). */
 evs_stream_metrics_t *evs_streams_metrics(evs_streams_t *e);
 
+/** Open streams of @p project_id (a snapshot: for the per-project quota of evs_api). */
+unsigned evs_streams_project_count(evs_streams_t *e, uint32_t project_id);
+
 /** True when fd mode may be used (cfg.fd_fastpath). */
 bool evs_streams_fd_fastpath(const evs_streams_t *e);
 
