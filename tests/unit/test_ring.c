@@ -68,6 +68,31 @@ static void test_ring_empty_read_returns_again(void **state)
     assert_int_equal(evs_ring_peek(&r, 0, &m, NULL, &len), EVS_ERR_AGAIN);
 }
 
+/* evs_ring_init writes only the stamps (so that fresh pages stay untouched): memory that held
+ * anything before must still read as an empty ring. */
+static void test_ring_init_over_garbage_is_empty(void **state)
+{
+    (void)state;
+    memset(s_mem, 0xAB, sizeof(s_mem));
+    evs_ring_t r;
+    ring_setup(&r);
+    evs_msg_meta_t m;
+    char buf[SSIZE];
+    size_t len;
+    for (uint64_t seq = 0; seq < SLOTS; seq++) {
+        assert_int_equal(evs_ring_read(&r, seq, &m, NULL, buf, sizeof(buf), &len), EVS_ERR_AGAIN);
+    }
+    evs_msg_meta_t in = meta_event(3, 42, EVS_LEVEL_ERROR, "prod");
+    uint64_t seq = 99;
+    assert_int_equal(evs_ring_publish(&r, &in, 42, "hello", 5, &seq), EVS_OK);
+    assert_int_equal(seq, 0);
+    assert_int_equal(evs_ring_read(&r, 0, &m, NULL, buf, sizeof(buf), &len), EVS_OK);
+    assert_int_equal(len, 5);
+    assert_memory_equal(buf, "hello", 5);
+    assert_int_equal(m.project_id, 3);
+    assert_int_equal(evs_ring_read(&r, 1, &m, NULL, buf, sizeof(buf), &len), EVS_ERR_AGAIN);
+}
+
 static void test_ring_roundtrip_keeps_meta_and_payload(void **state)
 {
     (void)state;
@@ -243,6 +268,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ring_invalid_geometry_rejected),
         cmocka_unit_test(test_ring_empty_read_returns_again),
+        cmocka_unit_test(test_ring_init_over_garbage_is_empty),
         cmocka_unit_test(test_ring_roundtrip_keeps_meta_and_payload),
         cmocka_unit_test(test_ring_publish_bad_args_rejected),
         cmocka_unit_test(test_ring_full_keeps_last_n),

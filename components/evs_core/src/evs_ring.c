@@ -118,7 +118,16 @@ evs_err_t evs_ring_init(evs_ring_t *r, void *mem, uint32_t slots, uint32_t slot_
         ((uintptr_t)mem & 7u) != 0) {
         return EVS_ERR_INVALID_ARG;
     }
-    memset(mem, 0, evs_ring_mem_size(slots, slot_size));
+    /* Only the stamps must be zero (0: never written); every other word of a slot is used only
+     * under a matching stamp. Writing only the stamps that are not zero leaves fresh pages
+     * (mmap'ed heap, .bss) untouched: an idle ring costs no resident memory. */
+    evs_ring_cell_t *cells = mem;
+    for (uint32_t i = 0; i < slots; i++) {
+        _Atomic uint64_t *st = &cells[(size_t)i * (slot_size / 8u)].stamp;
+        if (atomic_load_explicit(st, memory_order_relaxed) != 0) {
+            atomic_store_explicit(st, 0, memory_order_relaxed);
+        }
+    }
     r->cells = mem;
     r->mask = slots - 1;
     r->slot_cells = slot_size / 8;
