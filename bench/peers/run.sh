@@ -14,6 +14,11 @@
 #     --burst N        events in the burst cell at S=100 (default 20000; 0: no burst cell)
 #     --only LIST      servers to drive, comma-separated: evs,nchan,mqtt (default all three)
 #     --evs-args "..." extra evstreamd options
+#     --publishers P   publisher connections (default 2)
+#     --cells "S:R .." cells to run (default "1:0 10:0 100:0 1:1000 10:1000 100:1000", R 0 = max)
+#     --trace          latency breakdown: build with -DEVS_BENCH_TRACE=ON (default build dir
+#                      build/bench-trace), record evstreamd's hop timestamps, print their table
+#                      (bench/peers/hops.py) at the end; use with --publishers 1 at a paced rate
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -24,7 +29,8 @@ if [ "${1:-}" = install ]; then
     exit 0
 fi
 
-build=$root/build/bench-peers rounds=3 secs=3 threads=2 burst=20000 only=evs,nchan,mqtt evs_args=
+build= rounds=3 secs=3 threads=2 burst=20000 only=evs,nchan,mqtt evs_args= pubs=2 trace=
+cells="1:0 10:0 100:0 1:1000 10:1000 100:1000"
 while [ $# -gt 0 ]; do
     case $1 in
     --build) build=$2 ;;
@@ -34,6 +40,9 @@ while [ $# -gt 0 ]; do
     --burst) burst=$2 ;;
     --only) only=$2 ;;
     --evs-args) evs_args=$2 ;;
+    --publishers) pubs=$2 ;;
+    --cells) cells=$2 ;;
+    --trace) trace=1; shift; continue ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
     esac
     shift 2
@@ -45,8 +54,14 @@ for b in nginx mosquitto; do
 done
 [ -f /usr/lib/nginx/modules/ngx_nchan_module.so ] || { echo "nchan missing: $0 install" >&2; exit 2; }
 
-if [ ! -x "$build/main/evstreamd" ] || [ ! -x "$build/bench/fanout" ]; then
-    [ -f "$build/CMakeCache.txt" ] || cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+if [ -z "$build" ]; then
+    build=$root/build/bench-peers
+    [ -z "$trace" ] || build=$root/build/bench-trace
+fi
+if [ ! -f "$build/CMakeCache.txt" ]; then
+    tr=OFF
+    [ -z "$trace" ] || tr=ON
+    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEVS_BENCH_TRACE=$tr >/dev/null
 fi
 nice -n 10 cmake --build "$build" -j2 --target evstreamd fanout >/dev/null
 evsd=$build/main/evstreamd fanout=$build/bench/fanout
@@ -54,9 +69,10 @@ evsd=$build/main/evstreamd fanout=$build/bench/fanout
 base=${EVS_PEERS_PORT:-18900}
 p_evs=$((base + 1)) p_nchan=$((base + 2)) p_mq=$((base + 3)) p_mqws=$((base + 4))
 dir=$(mktemp -d /tmp/evs-peers-XXXXXX)
-pids=
+pids= evs_pid=
 cleanup() {
     for p in $pids; do kill "$p" 2>/dev/null || true; done
+    wait "$evs_pid" 2>/dev/null || true # evstreamd writes its hop file at exit
     sleep 0.3
     rm -rf "$dir"
 }
@@ -101,7 +117,7 @@ cat >"$dir/mosquitto.conf" <<EOF
 per_listener_settings false
 allow_anonymous true
 persistence false
-log_dest file $dir/mosquitto.log
+log_dest stderr
 log_type error
 log_type warning
 set_tcp_nodelay true
@@ -110,11 +126,15 @@ listener $p_mq 127.0.0.1
 listener $p_mqws 127.0.0.1
 protocol websockets
 EOF
-mosquitto -c "$dir/mosquitto.conf" &
+mosquitto -c "$dir/mosquitto.conf" 2>"$dir/mosquitto.log" &
 pids="$pids $!"
 mq_pid=$!
 
 # --- evstreamd ----------------------------------------------------------------------------
+if [ -n "$trace" ]; then
+    EVS_TRACE_FILE=$dir/hops.txt
+    export EVS_TRACE_FILE
+fi
 # shellcheck disable=SC2086
 "$evsd" --port $p_evs --bind 127.0.0.1 --db "$dir/evs.db" --admin-token peers-admin \
     --no-demo --log-level warn $evs_args 2>"$dir/evstreamd.log" &
@@ -154,7 +174,7 @@ mem() { # pid list -> "threads / VmSize KiB / VmRSS KiB" summed
 echo "# bench/peers $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# evstreamd $("$evsd" --version 2>&1 | head -1) $evs_args; $(nginx -v 2>&1) with nchan $(dpkg-query -W -f '${Version}' libnginx-mod-nchan 2>/dev/null); mosquitto $(dpkg-query -W -f '${Version}' mosquitto 2>/dev/null)"
 echo "# idle: evstreamd $(mem $evs_pid); nginx master+worker $(mem $nginx_master $nginx_worker); mosquitto $(mem $mq_pid)"
-echo "# client: $threads reader threads, 2 publishers waiting for each answer (HTTP 2xx / MQTT PUBACK), ${secs}s per timed cell"
+echo "# client: $threads reader threads, $pubs publishers waiting for each answer (HTTP 2xx / MQTT PUBACK), ${secs}s per timed cell"
 
 drive() { # server subs rate|burst:N
     srv=$1 subs=$2 what=$3
@@ -166,31 +186,47 @@ drive() { # server subs rate|burst:N
     case $srv in
     evs) "$fanout" --target evs --port $p_evs --path "/stream/projects/$proj?token=$token" \
         --pub-path /api/v1/events --key "$ingest" --pids $evs_pid --subs "$subs" \
-        --threads "$threads" $load ;;
+        --threads "$threads" --publishers "$pubs" $load ;;
     nchan) "$fanout" --target nchan --port $p_nchan --path "/sub?id=c$cell" --pub-path "/pub?id=c$cell" \
-        --pids "$nginx_master,$nginx_worker" --subs "$subs" --threads "$threads" $load ;;
+        --pids "$nginx_master,$nginx_worker" --subs "$subs" --threads "$threads" --publishers "$pubs" $load ;;
     mqtt) "$fanout" --target mqtt --port $p_mqws --pub-port $p_mq --path /mqtt \
-        --pids $mq_pid --subs "$subs" --threads "$threads" $load ;;
+        --pids $mq_pid --subs "$subs" --threads "$threads" --publishers "$pubs" $load ;;
     esac || echo "| $srv | $subs | $what | failed |"
     sleep 0.3
 }
 
 cell=0
-cells="1:0 10:0 100:0 1:1000 10:1000 100:1000"
 [ "$burst" -gt 0 ] && cells="$cells 100:burst:$burst"
-r=1
-while [ $r -le "$rounds" ]; do
-    echo
-    echo "## Round $r of $rounds (load average $(cut -d' ' -f1-3 /proc/loadavg))"
-    echo
-    "$fanout" --header
-    for c in $cells; do
-        subs=${c%%:*} what=${c#*:}
-        for s in $(echo "$only" | tr , ' '); do
-            drive "$s" "$subs" "$what"
+all_rounds() {
+    r=1
+    while [ $r -le "$rounds" ]; do
+        echo
+        echo "## Round $r of $rounds (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+        echo
+        "$fanout" --header
+        for c in $cells; do
+            subs=${c%%:*} what=${c#*:}
+            for s in $(echo "$only" | tr , ' '); do
+                drive "$s" "$subs" "$what"
+            done
         done
+        r=$((r + 1))
     done
-    r=$((r + 1))
-done
+}
+all_rounds | tee "$dir/rounds.md"
+if [ "$rounds" -gt 1 ]; then
+    echo
+    echo "## Summary"
+    echo
+    /usr/bin/python3 "$here/summary.py" "$dir/rounds.md"
+fi
 echo
 echo "# after: evstreamd $(mem $evs_pid); nginx master+worker $(mem $nginx_master $nginx_worker); mosquitto $(mem $mq_pid)"
+if [ -n "$trace" ]; then
+    kill "$evs_pid"
+    wait "$evs_pid" 2>/dev/null || true
+    echo
+    echo "## evstreamd hops (EVS_BENCH_TRACE)"
+    echo
+    /usr/bin/python3 "$here/hops.py" "$dir/hops.txt"
+fi
