@@ -7,12 +7,15 @@
  *        (p50/p99/max), evstreamd's CPU time per delivered message (/proc/<pid>/stat), its RSS
  *        idle and with subscribers, and heap allocations per delivered message.
  *
- * Usage: bench_stream [seconds per phase (default 3)]. Results as a Markdown table on stdout.
+ * Usage: bench_stream [seconds per phase (default 3) [evstreamd [extra evstreamd options...]]]:
+ *        by default the evstreamd of this build, started without extra options. Results as a
+ *        Markdown table on stdout.
  * The load generator (posters + one epoll reader) shares the machine with the daemon, so at
  * the maximum rate it is usually the bottleneck; the daemon's CPU per message stays meaningful.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -43,6 +46,9 @@ static pid_t s_pid;
 static char s_ingest[128], s_token[128];
 static int s_project;
 static volatile _Atomic unsigned long *s_allocs;
+static const char *s_daemon = EVS_BENCH_DAEMON;
+static char **s_daemon_extra; /* extra evstreamd options from the command line */
+static int s_daemon_nextra;
 
 static uint64_t now_ns(void)
 {
@@ -165,8 +171,13 @@ static void start_daemon(void)
         close(pipefd[0]);
         setenv("LD_PRELOAD", EVS_BENCH_MALLOC_SO, 1);
         setenv("EVS_MALLOC_COUNT_FILE", cnt, 1);
-        execl(EVS_BENCH_DAEMON, EVS_BENCH_DAEMON, "--port", "0", "--db", db, "--admin-token",
-              "bench-admin-token", "--no-demo", "--log-level", "warn", (char *)NULL);
+        const char *args[80] = {
+            s_daemon,    "--port",      "0",   "--db", db, "--admin-token", "bench-admin-token",
+            "--no-demo", "--log-level", "warn"};
+        for (int i = 0; i < s_daemon_nextra && i < 64; i++) {
+            args[10 + i] = s_daemon_extra[i];
+        }
+        execv(s_daemon, (char *const *)args);
         _exit(127);
     }
     close(pipefd[1]);
@@ -222,6 +233,37 @@ static long rss_kb(void)
         fclose(f);
     }
     return kb;
+}
+
+/* Voluntary context switches of all the daemon's threads: how often its threads blocked and
+ * were woken (threads that exit during a phase are not counted). */
+static unsigned long wakeups(void)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)s_pid);
+    DIR *d = opendir(path);
+    unsigned long n = 0;
+    struct dirent *e;
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') {
+            continue;
+        }
+        char st[96];
+        snprintf(st, sizeof(st), "/proc/%d/task/%.20s/status", (int)s_pid, e->d_name);
+        FILE *f = fopen(st, "r");
+        while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+            if (strncmp(line, "voluntary_ctxt_switches:", 24) == 0) {
+                n += strtoul(line + 24, NULL, 10);
+            }
+        }
+        if (f != NULL) {
+            fclose(f);
+        }
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    return n;
 }
 
 /* ---- subscribers -------------------------------------------------------------------- */
@@ -424,7 +466,7 @@ static int cmp_u64(const void *a, const void *b)
 
 typedef struct result {
     double posted_per_s, delivered_per_s, p50_ms, p99_ms, max_ms, cpu_us_per_msg;
-    double allocs_per_event, dropped, io_allocs_per_msg, cpu_us_per_event;
+    double allocs_per_event, dropped, io_allocs_per_msg, cpu_us_per_event, wakeups_per_msg;
     uint64_t delivered;
     long rss_kb;
 } result_t;
@@ -454,10 +496,12 @@ static result_t phase(int nsubs, bool sse, double rate, double secs)
     uint64_t d0 = atomic_load(&s_dropped);
     unsigned long a0 = s_allocs[0], io0 = s_allocs[1];
     double c0 = cpu_s();
+    unsigned long w0 = wakeups();
     uint64_t t0 = now_ns();
     usleep((useconds_t)(secs * 1e6));
     uint64_t t1 = now_ns();
     double c1 = cpu_s();
+    unsigned long w1 = wakeups();
     unsigned long a1 = s_allocs[0], io1 = s_allocs[1];
     uint64_t n1 = atomic_load(&s_nlat), p1 = atomic_load(&s_posted), m1 = atomic_load(&s_msgs);
     uint64_t d1 = atomic_load(&s_dropped);
@@ -479,6 +523,7 @@ static result_t phase(int nsubs, bool sse, double rate, double secs)
     r.cpu_us_per_msg = r.delivered ? (c1 - c0) * 1e6 / (double)r.delivered : 0;
     r.cpu_us_per_event = p1 > p0 ? (c1 - c0) * 1e6 / (double)(p1 - p0) : 0;
     r.allocs_per_event = p1 > p0 ? (double)(a1 - a0) / (double)(p1 - p0) : 0;
+    r.wakeups_per_msg = r.delivered ? (double)(w1 - w0) / (double)r.delivered : 0;
     r.io_allocs_per_msg = r.delivered ? (double)(io1 - io0) / (double)r.delivered : 0;
     uint64_t ns = n1 < MAX_SAMPLES ? n1 : MAX_SAMPLES;
     if (ns > n0) {
@@ -496,6 +541,11 @@ static result_t phase(int nsubs, bool sse, double rate, double secs)
 int main(int argc, char **argv)
 {
     double secs = argc > 1 ? atof(argv[1]) : 3.0;
+    if (argc > 2) {
+        s_daemon = argv[2];
+        s_daemon_extra = argv + 3;
+        s_daemon_nextra = argc - 3;
+    }
     signal(SIGPIPE, SIG_IGN);
     s_lat = calloc(MAX_SAMPLES, sizeof(*s_lat));
     start_daemon();
@@ -529,8 +579,9 @@ int main(int argc, char **argv)
     };
     printf("| subscribers | POST rate | events/s | delivered msg/s | p50 ms | p99 ms | max ms | "
            "server CPU us/msg | same, less ingest | daemon allocs/event | stream-thread "
-           "allocs/msg | dropped | RSS KiB |\n");
-    printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+           "allocs/msg | dropped | RSS KiB | daemon wake-ups/msg |\n");
+    printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- "
+           "|\n");
     double base_allocs = 0, base_cpu = 0;
     for (size_t i = 0; i < sizeof(plan) / sizeof(plan[0]); i++) {
         result_t r = phase(plan[i].n, plan[i].sse, plan[i].rate, secs);
@@ -542,10 +593,11 @@ int main(int argc, char **argv)
         double stream_cpu =
             r.delivered ? (r.cpu_us_per_event - base_cpu) * r.posted_per_s / r.delivered_per_s : 0;
         printf("| %s | %s | %.0f | %.0f | %.3f | %.3f | %.3f | %.2f | %.2f | %.2f (%+.2f) | %.4f | "
-               "%.0f | %ld |\n",
+               "%.0f | %ld | %.3f |\n",
                plan[i].name, plan[i].rate > 0 ? "1000/s" : "max", r.posted_per_s, r.delivered_per_s,
                r.p50_ms, r.p99_ms, r.max_ms, r.cpu_us_per_msg, stream_cpu, r.allocs_per_event,
-               r.allocs_per_event - base_allocs, r.io_allocs_per_msg, r.dropped, r.rss_kb);
+               r.allocs_per_event - base_allocs, r.io_allocs_per_msg, r.dropped, r.rss_kb,
+               r.wakeups_per_msg);
         fflush(stdout);
     }
     printf("\nevstreamd RSS idle: %ld KiB; ingest alone: %.1f us of daemon CPU per event\n",

@@ -4,7 +4,8 @@
  * @brief LD_PRELOAD shim for bench_stream: counts malloc/calloc/realloc/aligned allocations of
  *        the process it is loaded into, in a shared counter file ($EVS_MALLOC_COUNT_FILE) the
  *        benchmark reads while the daemon runs: [0] all allocations, [1] those made on the
- *        stream I/O thread ("evs-stream-io"). Not part of any product build.
+ *        stream threads ("evs-stream-io", the fd-mode I/O thread, and "evs-stream-wr",
+ *        the conn-mode WebSocket writers). Not part of any product build.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -42,7 +43,7 @@ __attribute__((constructor)) static void evs_bench_malloc_init(void)
     close(fd);
 }
 
-static _Thread_local int t_is_io; /* 0 unknown, 1 the stream I/O thread, 2 another */
+static _Thread_local int t_is_io; /* 0 unknown, 1 a stream I/O or writer thread, 2 another */
 static _Thread_local unsigned t_calls;
 
 static void count(void)
@@ -55,7 +56,7 @@ static void count(void)
     if (t_is_io == 0 || (t_is_io == 2 && (t_calls++ & 63) == 0)) {
         char name[16] = "";
         prctl(PR_GET_NAME, name, 0, 0, 0);
-        t_is_io = strcmp(name, "evs-stream-io") == 0 ? 1 : 2;
+        t_is_io = strncmp(name, "evs-stream-", 11) == 0 ? 1 : 2;
     }
     if (t_is_io == 1) {
         atomic_fetch_add_explicit(&s_ctr[1], 1, memory_order_relaxed);

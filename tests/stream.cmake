@@ -5,6 +5,9 @@
 if(NOT EVS_CORE_ONLY)
     evs_unit_test(stream_ws LIBS evs_stream cmocka)
 
+    # With fd mode built out (CONFIG_EVS_STREAM_FD_FASTPATH=n, e.g. the esp32s3 profile) the
+    # plain suites already run in conn mode: no second copy.
+    file(STRINGS ${EVS_SDKCONFIG} _evs_fd_fastpath REGEX "^CONFIG_EVS_STREAM_FD_FASTPATH=y")
     if(TARGET evstreamd)
         # Drivers start ${EVS_EVSTREAMD}: the binary on the host, the emulator wrapper in cross
         # builds (tests/CMakeLists.txt). Limits come from sdkconfig.json (evs_harness.config()).
@@ -23,6 +26,9 @@ if(NOT EVS_CORE_ONLY)
             set_tests_properties(integration.${n} PROPERTIES LABELS integration TIMEOUT 180
                                  ENVIRONMENT "${_evs_stream_env}")
             # the same suite with every stream in conn mode (evstreamd --stream-mode conn)
+            if(NOT _evs_fd_fastpath)
+                continue()
+            endif()
             add_test(NAME integration.connmode.${n} COMMAND ${EVS_PYTHON} ${t} ${EVS_EVSTREAMD})
             set_tests_properties(integration.connmode.${n} PROPERTIES
                                  LABELS "integration;connmode" TIMEOUT 240
@@ -34,6 +40,8 @@ if(NOT EVS_CORE_ONLY)
                      COMMAND ${EVS_NODE} ${CMAKE_SOURCE_DIR}/tests/node/stream.test.js)
             set_tests_properties(integration.stream_node PROPERTIES LABELS integration TIMEOUT 180
                                  ENVIRONMENT "${_evs_stream_env}")
+        endif()
+        if(EVS_NODE AND _evs_fd_fastpath AND EXISTS ${CMAKE_SOURCE_DIR}/tests/node/package.json)
             add_test(NAME integration.connmode.stream_node
                      COMMAND ${EVS_NODE} ${CMAKE_SOURCE_DIR}/tests/node/stream.test.js)
             set_tests_properties(integration.connmode.stream_node PROPERTIES

@@ -5,6 +5,13 @@
 # trusting only the generated certificate; integration.api_tls_stress runs WSS streams with
 # client pings and subscribes against server writes at the maximum rate.
 if(NOT EVS_CORE_ONLY AND TARGET evstreamd AND EVS_CIVETWEB STREQUAL "source")
+    if(TEST integration.api_tls)
+        # 1000 TLS handshakes under ASan on a loaded 2-core machine
+        set_tests_properties(integration.api_tls PROPERTIES TIMEOUT 400)
+        if(EVS_SANITIZE STREQUAL "thread")
+            set_property(TEST integration.api_tls APPEND PROPERTY ENVIRONMENT "EVS_TSAN=1")
+        endif()
+    endif()
     find_program(EVS_NODE node)
     if(EVS_NODE AND EXISTS ${CMAKE_SOURCE_DIR}/tests/node/package.json)
         add_test(NAME integration.api_tls_node

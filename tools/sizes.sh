@@ -21,7 +21,7 @@ for b in $boards; do
         >"$d.log" 2>&1 || { tail -n 30 "$d.log"; exit 1; }
     cmake --build "$d" -j 2 --target evstreamd >>"$d.log" 2>&1 || { tail -n 30 "$d.log"; exit 1; }
     echo "== $b: armhf, -Os, -ffunction-sections -fdata-sections -Wl,--gc-sections"
-    echo "evstreamd (linked, libc/civetweb/sqlite/cJSON/mbedtls/fcgi are shared libraries):"
+    echo "evstreamd (linked; civetweb is inside, static; libc/sqlite/cJSON/mbedtls/fcgi are shared libraries):"
     $size "$d/main/evstreamd" | sed 's/^/  /'
     echo "share of each component in the linked evstreamd (linker map, after GC):"
     /usr/bin/python3 - "$d/evstreamd.map" <<'EOF'

@@ -35,6 +35,11 @@ static void take_input(evs_stream_t *s)
     } else {
         evs__on_frame(s, op, s->rbuf, len);
     }
+    if (s->done) {
+        /* A close (echoed, or ours for a protocol error) goes out before the reader learns
+         * that the frame was taken: it ends civetweb's read loop right after. */
+        evs__final_flush(s);
+    }
     evs_mutex_lock(&s->mu);
     s->in_full = false;
     s->in_close = 0;
@@ -131,8 +136,10 @@ static void *writer_main(void *arg)
         }
         s->session_over = true;
         evs_cond_broadcast(&s->cv);
-        /* Wait for evs_stream_finish (the adapter's close) before taking another job. */
-        while (s->job && !s->writer_quit) {
+        /* Wait for evs_stream_finish (the adapter's close) before taking another job. The
+         * entry may be claimed and started again before this thread wakes: a new start clears
+         * session_over, so that job is never mistaken for the finished one. */
+        while (s->job && s->session_over && !s->writer_quit) {
             evs_cond_wait(&s->cv, &s->mu);
         }
     }

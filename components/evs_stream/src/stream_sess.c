@@ -234,11 +234,13 @@ evs_err_t evs_stream_open(evs_streams_t *e, const evs_stream_params_t *p, evs_tr
     s->io_done = false;
     s->io_events = 0;
     s->io_interest = 0;
+    evs_mutex_lock(&s->mu); /* a parked writer thread of this entry reads these */
     s->job = false;
     s->session_over = false;
     s->in_full = false;
     s->in_len = 0;
     s->in_close = 0;
+    evs_mutex_unlock(&s->mu);
     atomic_store(&s->conn_gone, false);
     atomic_fetch_add_explicit(&e->metrics.streams[transport], 1, memory_order_relaxed);
     *out = s;
