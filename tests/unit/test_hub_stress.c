@@ -357,11 +357,12 @@ static void test_hub_stress_many_readers_exact_accounting(void **state)
     stress_run(0, 1000000);
 }
 
-/* The same with ring cells: messages span 1 to 3 cells, readers lap records mid-way. */
+/* The same with ring cells: messages span 1 to 3 cells, readers lap records mid-way (50k
+ * messages: about 1 s plain, 15 s under TSan, 30-60 s under qemu-arm on the loaded machine). */
 static void test_hub_stress_cells_exact_accounting(void **state)
 {
     (void)state;
-    stress_run(256, 300000);
+    stress_run(256, 50000);
 }
 
 int main(void)
