@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "api_priv.h"
+#include "evs_trace.h"
 #include "evs_json.h"
 #include "evs_port.h"
 
@@ -313,6 +314,7 @@ void evs_api_ingest(evs_api_t *api, uint32_t project_id, const char *body, size_
             evs__api_reject(api, reason_of(it->perr), 1);
         }
     }
+    EVS_TRACE(EVS_HOP_PARSED);
     if (nvalid > 0) {
         if (evs_mutex_init(&w.m) != 0) {
             goto oom;
@@ -364,11 +366,13 @@ void evs_api_ingest(evs_api_t *api, uint32_t project_id, const char *body, size_
             }
             goto done;
         }
+        EVS_TRACE(EVS_HOP_QUEUED);
         evs_mutex_lock(&w.m);
         while (w.remaining > 0) {
             evs_cond_wait(&w.c, &w.m);
         }
         evs_mutex_unlock(&w.m);
+        EVS_TRACE(EVS_HOP_ACKED);
     }
 
     size_t accepted = 0;

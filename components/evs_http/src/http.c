@@ -24,6 +24,7 @@
 #include "evs_log.h"
 #include "evs_json.h"
 #include "http_priv.h"
+#include "evs_trace.h"
 
 #define PREFIX_MAX 96
 
@@ -328,6 +329,7 @@ static int on_request(struct mg_connection *c, void *cbdata)
     }
     evs_resp_t resp;
     evs_resp_init(&resp);
+    EVS_TRACE(EVS_HOP_HANDLER);
     evs_api_handle(m->api, &req, body, len, &resp);
     free(body);
     if (resp.oom) {
@@ -336,6 +338,7 @@ static int on_request(struct mg_connection *c, void *cbdata)
         return 500;
     }
     send_resp(c, &resp, false);
+    EVS_TRACE(EVS_HOP_REPLIED);
     int status = resp.status;
     evs_resp_free(&resp);
     return status;

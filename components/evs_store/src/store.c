@@ -6,6 +6,7 @@
  * design.
  */
 #include "store_priv.h"
+#include "evs_trace.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -649,6 +650,7 @@ static void run_batch(evs_store_t *s, uint32_t n)
         s->retention_more = false;
         return;
     }
+    EVS_TRACE(EVS_HOP_COMMITTED);
     double secs = (double)(evs_clock_mono_ns() - t0) / 1e9;
     store_succeeded(s);
     s->total_events += stored - deleted;
@@ -973,6 +975,7 @@ static void *writer_main(void *arg)
                     evs_cond_timedwait(&s->wake, &s->mu, (uint32_t)(deadline - now));
                 }
             }
+            EVS_TRACE(EVS_HOP_DEQUEUED);
             uint32_t n = s->q_count < s->batch_cap ? s->q_count : s->batch_cap;
             for (uint32_t i = 0; i < n; i++) {
                 s->batch[i] = s->q[(s->q_head + i) % s->cfg.queue_depth];
