@@ -53,10 +53,10 @@
 
 static int s_port, s_tls_port;
 static pid_t s_pid;
+static char s_tmp[64];
 static char s_ingest[128], s_token[128];
 static int s_project;
 static bool s_wss;
-static char s_tmp[64];
 static char s_suite[96];
 
 static mbedtls_entropy_context s_entropy;
@@ -76,6 +76,14 @@ static void die(const char *m)
     fprintf(stderr, "bench_stream_tls: %s (%s)\n", m, strerror(errno));
     if (s_pid > 0) {
         kill(s_pid, SIGKILL);
+        waitpid(s_pid, NULL, 0);
+    }
+    if (s_tmp[0] != '\0') {
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", s_tmp);
+        if (system(cmd) != 0) {
+            fprintf(stderr, "could not remove %s\n", s_tmp);
+        }
     }
     exit(1);
 }
