@@ -335,6 +335,9 @@ int evs_process_stats(evs_process_stats_t *out)
         closedir(d);
         fds = fds > 2 ? fds - 3 : 0; /* ., .. and the one opendir holds */
     }
+    if (rss <= 0 || vsize == 0) {
+        return EINVAL; /* an emulated /proc (qemu-user) reports no memory: no figures at all */
+    }
     struct rlimit rl;
     out->cpu_seconds = tck > 0 ? (double)(utime + stime) / (double)tck : 0.0;
     out->rss_bytes = rss * page;
