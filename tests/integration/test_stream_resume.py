@@ -72,6 +72,12 @@ class Reader:
         return [m["id"] for m in self.msgs if m["type"] == "event"]
 
 
+
+def project_stream_share():
+    """Streams one project may hold (the per-project quota of the stream table)."""
+    cap = config("EVS_MAX_STREAMS")
+    return max(1, cap * config("EVS_STREAM_PROJECT_SHARE_PCT") // 100)
+
 def all_ids(p):
     return [e["id"] for e in D.all_events(p["id"], p["dashboard_token"])]
 
@@ -113,9 +119,10 @@ def test_resume_seam_under_load_both_transports():
     its N exactly once, in order (replay then live, nothing lost or repeated at the seam)."""
     p = D.create_project()
     seeded = post_many(D, p["ingest_key"], lambda i: ev(msg=f"seed {i}"), 20)
-    # six readers open at once, fewer where CONFIG_EVS_MAX_STREAMS is smaller (4 on esp32s3)
+    # six readers open at once, fewer where a project's share of the stream table is smaller
+    # (CONFIG_EVS_STREAM_PROJECT_SHARE_PCT of CONFIG_EVS_MAX_STREAMS: 3 of 4 on esp32s3)
     wait_streams_released(D)
-    n_readers = min(6, config("EVS_MAX_STREAMS"))
+    n_readers = min(6, project_stream_share())
     # connect every 50 ms, or every commit where CONFIG_EVS_COMMIT_INTERVAL_MS gathers them
     # (so that commits still land between and during the connects)
     gap = max(0.05, commit_s())
@@ -198,9 +205,10 @@ def test_stuck_replays_hold_no_store_connection():
     # 600 events in batches of 100 (or CONFIG_EVS_INGEST_BATCH_MAX / the body limit)
     post_many(D, p["ingest_key"], lambda i: ev(msg="big", extra={"pad": pad}), 600, want=100)
     ids = all_ids(p)
-    # more stuck clients than store readers, leaving one stream slot for the Reader below
+    # more stuck clients than store readers, leaving one stream of the project's share for the
+    # Reader below
     wait_streams_released(D)
-    n_stuck = min(config("EVS_STORE_READERS") + 2, config("EVS_MAX_STREAMS") - 1)
+    n_stuck = min(config("EVS_STORE_READERS") + 2, project_stream_share() - 1)
     stuck = [SseClient(D, p["id"], p["dashboard_token"], query="last_event_id=0", rcvbuf=4096)
              for _ in range(n_stuck)]
     for c in stuck:
