@@ -15,6 +15,9 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "evstream.h"
 #include "evstreamd_ops.h"
@@ -641,6 +644,9 @@ static int run_recover(const options_t *o)
 
 int main(int argc, char **argv)
 {
+#if defined(__GLIBC__) && CONFIG_EVS_MALLOC_ARENAS > 0
+    mallopt(M_ARENA_MAX, CONFIG_EVS_MALLOC_ARENAS); /* Kconfig: fewer idle arenas per thread */
+#endif
     options_t o = {
         .port = CONFIG_EVS_DEFAULT_PORT,
         .demo = true,

@@ -164,17 +164,23 @@ def test_plain_get_not_a_stream_request_and_405():
 
 def test_stream_limit_with_retry_after():
     cap = config("EVS_MAX_STREAMS")
+    # one project holds at most its share of the table (CONFIG_EVS_STREAM_PROJECT_SHARE_PCT):
+    # enough projects to fill it; the refused ones ask for a project still under its share, so
+    # that the refusal is the table's
+    quota = max(1, cap * config("EVS_STREAM_PROJECT_SHARE_PCT") // 100)
+    projects = [D.create_project() for _ in range(-(-cap // quota))]
     p = D.create_project()
     wait_streams_released(D)
     held = []
     try:
         for i in range(cap):
+            pi = projects[i // quota]
             if i % 2:
-                c = SseClient(D, p["id"], p["dashboard_token"])
+                c = SseClient(D, pi["id"], pi["dashboard_token"])
                 assert c.status == 200, c.status
                 c.next(("connected",))
             else:
-                c = stream_ws(p)
+                c = stream_ws(pi)
             held.append(c)
         before = D.metrics()["evs_streams_refused_total"]
         ws = ws_open(D, p["id"], p["dashboard_token"])

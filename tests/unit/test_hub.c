@@ -438,6 +438,105 @@ static void lapped_case(bool with_gap_fn)
     evs_hub_close(hub);
 }
 
+/* expect_event() for hubs whose largest message exceeds got_t's buffer */
+static void expect_event_big(evs_sub_t *sub, int64_t id)
+{
+    char buf[1024];
+    evs_hub_msg_t msg;
+    evs_hub_drop_t drop;
+    assert_int_equal(evs_hub_read(sub, buf, sizeof(buf), &msg, &drop), EVS_OK);
+    assert_int_equal(msg.meta.kind, EVS_MSG_EVENT);
+    assert_int_equal(msg.meta.event_id, id);
+    char want[64];
+    int n = snprintf(want, sizeof(want), "{\"type\":\"event\",\"id\":%lld}", (long long)id);
+    assert_int_equal(msg.len, (size_t)n);
+    assert_memory_equal(buf, want, (size_t)n);
+    assert_int_equal(drop.count, 0);
+}
+
+/* Cells (cell_size < slot_size): the same bytes hold 4x the small messages, so a backlog far
+ * beyond ring_slots delivers them all; a long message spans cells and comes back intact; a
+ * lapped reader still gets the exact count through gap_fn (continuation cells included). */
+static void test_hub_cells_hold_more_messages_and_long_ones_intact(void **state)
+{
+    (void)state;
+    evs_hub_config_t c = small_cfg(); /* 16 x 256 bytes */
+    c.slot_size = 1024;               /* 16 KiB in all; a message up to 1024 - header */
+    c.cell_size = 256;                /* 64 cells */
+    c.backlog = 48;
+    c.gap_fn = fake_gap;
+    c.gap_ctx = s_store;
+    evs_hub_t *hub = open_hub(c);
+    evs_sub_t *sub = NULL;
+    assert_int_equal(evs_hub_subscribe(hub, 1, NULL, &sub), EVS_OK);
+    for (int64_t id = 1; id <= 40; id++) { /* more than 16 slots would have held */
+        pub_event(hub, 1, id, EVS_LEVEL_ERROR, "production");
+    }
+    for (int64_t id = 1; id <= 40; id++) {
+        expect_event_big(sub, id);
+    }
+    {
+        char buf[1024];
+        evs_hub_msg_t msg;
+        evs_hub_drop_t drop;
+        assert_int_equal(evs_hub_read(sub, buf, sizeof(buf), &msg, &drop), EVS_ERR_AGAIN);
+    }
+
+    /* a long message: several cells, read back byte for byte */
+    char big[800]; /* under 1024 - EVS_RING_HDR_BYTES (the gateway bytes included) */
+    for (size_t i = 0; i < sizeof(big); i++) {
+        big[i] = (char)('a' + i % 26);
+    }
+    evs_msg_meta_t m;
+    memset(&m, 0, sizeof(m));
+    m.kind = EVS_MSG_ISSUE;
+    m.project_id = 1;
+    assert_int_equal(evs_hub_publish(hub, &m, big, sizeof(big)), EVS_OK);
+    char buf[1024];
+    evs_hub_msg_t msg;
+    evs_hub_drop_t drop;
+    assert_int_equal(evs_hub_read(sub, buf, sizeof(buf), &msg, &drop), EVS_OK);
+    assert_int_equal(msg.len, sizeof(big));
+    assert_memory_equal(buf, big, sizeof(big));
+    assert_int_equal(msg.meta.kind, EVS_MSG_ISSUE);
+    assert_int_equal(drop.count, 0);
+    pub_event(hub, 1, 41, EVS_LEVEL_ERROR, "production");
+    expect_event_big(sub, 41); /* the continuation cells were passed over silently */
+
+    /* lapped: 200 small and a few long messages without reading */
+    for (int64_t id = 42; id < 242; id++) {
+        pub_event(hub, 1, id, EVS_LEVEL_ERROR, "production");
+        if (id % 50 == 0) {
+            assert_int_equal(evs_hub_publish(hub, &m, big, sizeof(big)), EVS_OK);
+        }
+    }
+    uint64_t delivered = 0, dropped = 0;
+    for (;;) {
+        evs_err_t rc = evs_hub_read(sub, buf, sizeof(buf), &msg, &drop);
+        dropped += drop.count;
+        if (rc != EVS_OK) {
+            break;
+        }
+        delivered += msg.meta.kind == EVS_MSG_EVENT;
+    }
+    assert_true(dropped > 0);
+    assert_int_equal(delivered + dropped, 200);
+    evs_hub_stats_t st;
+    evs_hub_get_stats(hub, &st);
+    assert_int_equal(st.slots_used, 64);
+
+    /* invalid geometry: cells not a power of two, backlog not below the cells */
+    evs_hub_t *bad = NULL;
+    evs_hub_config_t b = c;
+    b.cell_size = 384;
+    assert_int_equal(evs_hub_open(&b, &bad), EVS_ERR_INVALID_ARG);
+    b = c;
+    b.backlog = 64;
+    assert_int_equal(evs_hub_open(&b, &bad), EVS_ERR_INVALID_ARG);
+    evs_hub_unsubscribe(sub);
+    evs_hub_close(hub);
+}
+
 static void test_hub_lapped_reader_reports_exact_drop_through_gap_fn(void **state)
 {
     (void)state;
@@ -739,6 +838,7 @@ int main(void)
         cmocka_unit_test(test_hub_subscriber_gets_only_later_messages_of_its_project),
         cmocka_unit_test(test_hub_filter_matrix_applies_to_events_only),
         cmocka_unit_test(test_hub_backlog_exceeded_skips_and_reports_exact_drop),
+        cmocka_unit_test(test_hub_cells_hold_more_messages_and_long_ones_intact),
         cmocka_unit_test(test_hub_lapped_reader_reports_exact_drop_through_gap_fn),
         cmocka_unit_test(test_hub_lapped_reader_without_gap_fn_reports_what_ring_knew),
         cmocka_unit_test(test_hub_lapped_gap_reported_with_again_when_nothing_follows),

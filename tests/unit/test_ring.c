@@ -68,6 +68,80 @@ static void test_ring_empty_read_returns_again(void **state)
     assert_int_equal(evs_ring_peek(&r, 0, &m, NULL, &len), EVS_ERR_AGAIN);
 }
 
+/* evs_ring_init writes only the stamps (so that fresh pages stay untouched): memory that held
+ * anything before must still read as an empty ring. */
+static void test_ring_init_over_garbage_is_empty(void **state)
+{
+    (void)state;
+    memset(s_mem, 0xAB, sizeof(s_mem));
+    evs_ring_t r;
+    ring_setup(&r);
+    evs_msg_meta_t m;
+    char buf[SSIZE];
+    size_t len;
+    for (uint64_t seq = 0; seq < SLOTS; seq++) {
+        assert_int_equal(evs_ring_read(&r, seq, &m, NULL, buf, sizeof(buf), &len), EVS_ERR_AGAIN);
+    }
+    evs_msg_meta_t in = meta_event(3, 42, EVS_LEVEL_ERROR, "prod");
+    uint64_t seq = 99;
+    assert_int_equal(evs_ring_publish(&r, &in, 42, "hello", 5, &seq), EVS_OK);
+    assert_int_equal(seq, 0);
+    assert_int_equal(evs_ring_read(&r, 0, &m, NULL, buf, sizeof(buf), &len), EVS_OK);
+    assert_int_equal(len, 5);
+    assert_memory_equal(buf, "hello", 5);
+    assert_int_equal(m.project_id, 3);
+    assert_int_equal(evs_ring_read(&r, 1, &m, NULL, buf, sizeof(buf), &len), EVS_ERR_AGAIN);
+}
+
+/* Records of variable length: a long message takes consecutive slots (continuation slots of
+ * project 0 in between), reads back intact, and is reported overwritten once lapped. */
+static void test_ring_records_span_slots_and_lap_as_corrupt(void **state)
+{
+    (void)state;
+    evs_ring_t r;
+    size_t per = SSIZE - EVS_RING_HDR_BYTES;
+    assert_int_equal(evs_ring_init_records(&r, s_mem, SLOTS, SSIZE, (uint32_t)(per * 5)),
+                     EVS_ERR_INVALID_ARG); /* more than half the ring */
+    assert_int_equal(evs_ring_init_records(&r, s_mem, SLOTS, SSIZE, (uint32_t)(per * 3 + 1)),
+                     EVS_OK);
+    assert_int_equal(evs_ring_record_slots(SSIZE, per * 3 + 1), 4);
+    assert_int_equal(evs_ring_record_slots(SSIZE, 1), 1);
+    char big[SSIZE * 4], out[SSIZE * 4];
+    for (size_t i = 0; i < sizeof(big); i++) {
+        big[i] = (char)(i * 7 + 3);
+    }
+    size_t len = per * 3 + 1;
+    evs_msg_meta_t in = meta_event(5, 77, EVS_LEVEL_ERROR, "prod");
+    uint64_t seq = 99;
+    assert_int_equal(evs_ring_publish(&r, &in, 77, big, len + 1, &seq), EVS_ERR_TOO_LARGE);
+    assert_int_equal(evs_ring_publish(&r, &in, 77, big, len, &seq), EVS_OK);
+    assert_int_equal(seq, 0);
+    assert_int_equal(evs_ring_head(&r), 4);
+    evs_msg_meta_t m;
+    int64_t mark = 0;
+    size_t got = 0;
+    assert_int_equal(evs_ring_read(&r, 0, &m, &mark, out, sizeof(out), &got), EVS_OK);
+    assert_int_equal(got, len);
+    assert_memory_equal(out, big, len);
+    assert_int_equal(m.project_id, 5);
+    assert_int_equal(m.event_id, 77);
+    for (uint64_t c = 1; c < 4; c++) {
+        assert_int_equal(evs_ring_peek(&r, c, &m, &mark, NULL), EVS_OK);
+        assert_int_equal(m.project_id, 0);
+        assert_int_equal((unsigned)m.kind, EVS_RING_KIND_CONT);
+        assert_int_equal(mark, 77);
+    }
+    /* a short one takes one slot; then two long ones lap the first record */
+    assert_int_equal(evs_ring_publish(&r, &in, 78, "x", 1, &seq), EVS_OK);
+    assert_int_equal(seq, 4);
+    assert_int_equal(evs_ring_publish(&r, &in, 79, big, len, &seq), EVS_OK);
+    assert_int_equal(seq, 5);
+    assert_int_equal(evs_ring_head(&r), 9);
+    assert_int_equal(evs_ring_read(&r, 0, &m, &mark, out, sizeof(out), &got), EVS_ERR_CORRUPT);
+    assert_int_equal(evs_ring_read(&r, 5, &m, &mark, out, sizeof(out), &got), EVS_OK);
+    assert_memory_equal(out, big, len);
+}
+
 static void test_ring_roundtrip_keeps_meta_and_payload(void **state)
 {
     (void)state;
@@ -243,6 +317,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ring_invalid_geometry_rejected),
         cmocka_unit_test(test_ring_empty_read_returns_again),
+        cmocka_unit_test(test_ring_init_over_garbage_is_empty),
+        cmocka_unit_test(test_ring_records_span_slots_and_lap_as_corrupt),
         cmocka_unit_test(test_ring_roundtrip_keeps_meta_and_payload),
         cmocka_unit_test(test_ring_publish_bad_args_rejected),
         cmocka_unit_test(test_ring_full_keeps_last_n),

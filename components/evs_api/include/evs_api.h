@@ -152,6 +152,18 @@ const char *evs_api_reject_name(evs_reject_reason_t r);
 /** Sentry item types counted apart (evs_sentry.h: EVS_SENTRY_ITEM_COUNT). */
 #define EVS_API_SENTRY_TYPES 8
 
+/** Requests and connections a transport refused or closed early (evs_http_refused_total). */
+typedef enum evs_http_refusal {
+    EVS_HTTP_REFUSED_PRECHECK = 0, /**< route / method / key / size refused before the body */
+    EVS_HTTP_REFUSED_FRAMING,      /**< ambiguous Content-Length / Transfer-Encoding, NUL */
+    EVS_HTTP_REFUSED_SLOW_BODY,    /**< body not received within its deadline, or cut short */
+    EVS_HTTP_REFUSED_IDLE_PURGED,  /**< idle connection closed to free a worker */
+    EVS_HTTP_REFUSED_COUNT
+} evs_http_refusal_t;
+
+/** "precheck", "framing", ... as used in `evs_http_refused_total{reason=...}`. */
+const char *evs_api_http_refusal_name(evs_http_refusal_t r);
+
 /** Counters kept by the service (relaxed atomics), rendered by GET /metrics. */
 typedef struct evs_api_metrics {
     atomic_uint_fast64_t events_ingested;
@@ -162,6 +174,7 @@ typedef struct evs_api_metrics {
     atomic_uint_fast64_t sentry_requests;     /**< requests to the two Sentry routes */
     atomic_uint_fast64_t sentry_rate_limited; /**< 429s: queue full or over the quota */
     atomic_uint_fast64_t sentry_duplicates;   /**< events whose event_id was stored before */
+    atomic_uint_fast64_t http_refused[EVS_HTTP_REFUSED_COUNT];
 } evs_api_metrics_t;
 
 evs_api_metrics_t *evs_api_metrics(evs_api_t *api);

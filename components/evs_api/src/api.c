@@ -238,6 +238,7 @@ const char *evs_api_status_text(int status)
         {405, "Method Not Allowed"},
         {409, "Conflict"},
         {411, "Length Required"},
+        {408, "Request Timeout"},
         {413, "Payload Too Large"},
         {415, "Unsupported Media Type"},
         {426, "Upgrade Required"},
@@ -490,6 +491,50 @@ static void put_build_and_process(mbuf_t *m)
          ps.start_time_s, ps.open_fds, (long long)ps.max_fds);
 }
 
+void evs_api__count_quota_refusal(evs_api_t *api, uint32_t project_id)
+{
+    for (int i = 0; i < EVS_API_QUOTA_PROJECTS; i++) {
+        uint32_t cur = atomic_load(&api->quota_refused[i].pid);
+        if (cur == 0) {
+            uint32_t zero = 0;
+            if (atomic_compare_exchange_strong(&api->quota_refused[i].pid, &zero, project_id)) {
+                cur = project_id;
+            } else {
+                cur = zero;
+            }
+        }
+        if (cur == project_id) {
+            atomic_fetch_add_explicit(&api->quota_refused[i].n, 1, memory_order_relaxed);
+            return;
+        }
+    }
+    atomic_fetch_add_explicit(&api->quota_refused_other, 1, memory_order_relaxed);
+}
+
+atomic_uint_fast32_t *evs__api_inflight(evs_api_t *api, uint32_t project_id)
+{
+    for (int i = 0; i < EVS_API_QUOTA_PROJECTS; i++) {
+        uint32_t cur = atomic_load(&api->inflight[i].pid);
+        if (cur == 0) {
+            uint32_t zero = 0;
+            cur = atomic_compare_exchange_strong(&api->inflight[i].pid, &zero, project_id)
+                      ? project_id
+                      : zero;
+        }
+        if (cur == project_id) {
+            return &api->inflight[i].n;
+        }
+    }
+    return NULL;
+}
+
+const char *evs_api_http_refusal_name(evs_http_refusal_t r)
+{
+    static const char *const names[EVS_HTTP_REFUSED_COUNT] = {"precheck", "framing", "slow_body",
+                                                              "idle_purged"};
+    return (unsigned)r < EVS_HTTP_REFUSED_COUNT ? names[r] : "unknown";
+}
+
 size_t evs_api_render_metrics(evs_api_t *api, char *buf, size_t cap)
 {
     if (!buf || cap == 0) {
@@ -619,6 +664,24 @@ size_t evs_api_render_metrics(evs_api_t *api, char *buf, size_t cap)
          "# TYPE evs_store_healthy gauge\n"
          "evs_store_healthy %d\n",
          ss.errors_io, ss.errors_no_space, ss.errors_other, ss.healthy ? 1 : 0);
+    mput(&m, "# HELP evs_streams_quota_refused_total Streams refused at the per-project share "
+             "of the stream table (503 stream_limit), by project id.\n"
+             "# TYPE evs_streams_quota_refused_total counter\n");
+    for (int i = 0; i < EVS_API_QUOTA_PROJECTS; i++) {
+        uint32_t pid = atomic_load(&api->quota_refused[i].pid);
+        if (pid != 0) {
+            mput(&m, "evs_streams_quota_refused_total{project=\"%" PRIu32 "\"} %" PRIu64 "\n", pid,
+                 ld(&api->quota_refused[i].n));
+        }
+    }
+    mput(&m, "evs_streams_quota_refused_total{project=\"other\"} %" PRIu64 "\n",
+         ld(&api->quota_refused_other));
+    mput(&m, "# HELP evs_http_refused_total Requests and connections refused or closed early, "
+             "by reason.\n# TYPE evs_http_refused_total counter\n");
+    for (int r = 0; r < EVS_HTTP_REFUSED_COUNT; r++) {
+        mput(&m, "evs_http_refused_total{reason=\"%s\"} %" PRIu64 "\n",
+             evs_api_http_refusal_name((evs_http_refusal_t)r), ld(&mt->http_refused[r]));
+    }
     mput(&m,
          "# HELP evs_db_bytes Size of the main database file.\n"
          "# TYPE evs_db_bytes gauge\n"

@@ -8,6 +8,8 @@
 #include "evs_api.h"
 #include "evs_port.h"
 
+#define EVS_API_QUOTA_PROJECTS 32
+
 struct evs_api {
     evs_api_config_t cfg; /* admin_token is NULL here: only its hash is kept */
     evs_store_t *store;
@@ -23,7 +25,26 @@ struct evs_api {
     char *sentry_cors;
     evs_mutex_t quota_mu; /* guards quota[] */
     struct evs__api_bucket *quota;
+    /* streams refused at the per-project quota, by project (the first QUOTA_PROJECTS projects
+     * refused get their own counter, later ones share "other") */
+    struct {
+        _Atomic uint32_t pid;
+        atomic_uint_fast64_t n;
+    } quota_refused[EVS_API_QUOTA_PROJECTS];
+    atomic_uint_fast64_t quota_refused_other;
+    /* events of a project in the ingest queue, by project (the first QUOTA_PROJECTS that
+     * ingest; later ones are not held to a share) */
+    struct {
+        _Atomic uint32_t pid;
+        atomic_uint_fast32_t n;
+    } inflight[EVS_API_QUOTA_PROJECTS];
 };
+
+/** The in-queue counter of @p project_id, NULL when the table is full. */
+atomic_uint_fast32_t *evs__api_inflight(evs_api_t *api, uint32_t project_id);
+
+/** Count a stream of @p project_id refused at its share of the stream table. */
+void evs_api__count_quota_refusal(evs_api_t *api, uint32_t project_id);
 
 /** Count @p n rejected events with reason @p r. */
 void evs__api_reject(evs_api_t *api, evs_reject_reason_t r, uint64_t n);

@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "api_priv.h"
+#include "evs_trace.h"
 #include "evs_json.h"
 #include "evs_port.h"
 
@@ -313,6 +314,7 @@ void evs_api_ingest(evs_api_t *api, uint32_t project_id, const char *body, size_
             evs__api_reject(api, reason_of(it->perr), 1);
         }
     }
+    EVS_TRACE(EVS_HOP_PARSED);
     if (nvalid > 0) {
         if (evs_mutex_init(&w.m) != 0) {
             goto oom;
@@ -323,7 +325,30 @@ void evs_api_ingest(evs_api_t *api, uint32_t project_id, const char *body, size_
         }
         w_init = true;
         w.remaining = nvalid;
-        e = evs_store_submit(api->store, project_id, evs, nvalid, on_done, ctxs);
+        /* one project fills at most its share of the queue (CONFIG_EVS_INGEST_PROJECT_SHARE_PCT)
+         * so that another project's small batch still finds room */
+        atomic_uint_fast32_t *inflight = evs__api_inflight(api, project_id);
+        uint32_t share = (uint32_t)((uint64_t)CONFIG_EVS_INGEST_QUEUE_DEPTH *
+                                    CONFIG_EVS_INGEST_PROJECT_SHARE_PCT / 100);
+        if (share < CONFIG_EVS_INGEST_BATCH_MAX) {
+            share = CONFIG_EVS_INGEST_BATCH_MAX; /* a whole batch can always be queued */
+        }
+        if (inflight && atomic_fetch_add(inflight, (uint32_t)nvalid) + nvalid > share) {
+            e = EVS_ERR_FULL;
+        } else {
+            e = evs_store_submit(api->store, project_id, evs, nvalid, on_done, ctxs);
+        }
+        if (e != EVS_OK && inflight) {
+            atomic_fetch_sub(inflight, (uint32_t)nvalid);
+        }
+        if (e == EVS_OK && inflight) {
+            evs_mutex_lock(&w.m);
+            while (w.remaining > 0) {
+                evs_cond_wait(&w.c, &w.m);
+            }
+            evs_mutex_unlock(&w.m);
+            atomic_fetch_sub(inflight, (uint32_t)nvalid);
+        }
         if (e != EVS_OK) {
             evs__api_reject(api, reason_of(e), nvalid);
             if (e == EVS_ERR_FULL) {
@@ -341,11 +366,13 @@ void evs_api_ingest(evs_api_t *api, uint32_t project_id, const char *body, size_
             }
             goto done;
         }
+        EVS_TRACE(EVS_HOP_QUEUED);
         evs_mutex_lock(&w.m);
         while (w.remaining > 0) {
             evs_cond_wait(&w.c, &w.m);
         }
         evs_mutex_unlock(&w.m);
+        EVS_TRACE(EVS_HOP_ACKED);
     }
 
     size_t accepted = 0;
@@ -1128,6 +1155,9 @@ bool evs_api_precheck(evs_api_t *api, const evs_req_t *req, evs_resp_t *r)
     }
     evs_principal_t p;
     if (auth && !authenticate(api, req, &p, r)) {
+        if (strcmp(req->path, "/api/v1/events") == 0) {
+            evs__api_reject(api, EVS_REJECT_UNAUTHORIZED, 1); /* as route_events_post would */
+        }
         return false;
     }
     return true;

@@ -185,5 +185,32 @@ evs_err_t evs_api_stream_open(evs_api_t *api, const evs_req_t *req, evs_transpor
     if (e != EVS_OK) {
         return e;
     }
-    return evs_stream_open(evs_api_streams(api), &p, transport, out, refusal);
+    /* one project may hold at most its share of the table (CONFIG_EVS_STREAM_PROJECT_SHARE_PCT) */
+    unsigned quota =
+        (unsigned)((uint64_t)CONFIG_EVS_MAX_STREAMS * CONFIG_EVS_STREAM_PROJECT_SHARE_PCT / 100);
+    if (quota == 0) {
+        quota = 1;
+    }
+    bool over = evs_streams_project_count(evs_api_streams(api), p.project_id) >= quota;
+    if (!over) {
+        e = evs_stream_open(evs_api_streams(api), &p, transport, out, refusal);
+        if (e != EVS_OK) {
+            return e;
+        }
+        /* counted again once claimed: concurrent opens cannot pass the quota together */
+        if (evs_streams_project_count(evs_api_streams(api), p.project_id) > quota) {
+            evs_stream_close(*out);
+            *out = NULL;
+            over = true;
+        }
+    }
+    if (over) {
+        evs_api__count_quota_refusal(api, p.project_id);
+        atomic_fetch_add_explicit(&evs_streams_metrics(evs_api_streams(api))->refused, 1,
+                                  memory_order_relaxed);
+        return refuse(refusal, 503, EVS_ERR_FULL,
+                      "this project holds its share of the stream table, try again later",
+                      "stream_limit");
+    }
+    return EVS_OK;
 }

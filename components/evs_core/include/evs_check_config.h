@@ -10,8 +10,25 @@
 #if (CONFIG_EVS_RING_SLOTS & (CONFIG_EVS_RING_SLOTS - 1)) != 0
 #error "CONFIG_EVS_RING_SLOTS must be a power of two"
 #endif
+#if CONFIG_EVS_RING_CELL_SIZE == 0
 #if CONFIG_EVS_CLIENT_BACKLOG >= CONFIG_EVS_RING_SLOTS
 #error "CONFIG_EVS_CLIENT_BACKLOG must be smaller than CONFIG_EVS_RING_SLOTS"
+#endif
+#else
+#define EVS__RING_CELLS                                                                            \
+    ((CONFIG_EVS_RING_SLOTS * CONFIG_EVS_RING_SLOT_SIZE) / CONFIG_EVS_RING_CELL_SIZE)
+#if (CONFIG_EVS_RING_SLOTS * CONFIG_EVS_RING_SLOT_SIZE) % CONFIG_EVS_RING_CELL_SIZE != 0 ||        \
+    (EVS__RING_CELLS & (EVS__RING_CELLS - 1)) != 0
+#error                                                                                             \
+    "CONFIG_EVS_RING_SLOTS x CONFIG_EVS_RING_SLOT_SIZE / CONFIG_EVS_RING_CELL_SIZE must be a power of two"
+#endif
+#if (CONFIG_EVS_RING_CELL_SIZE % 8) != 0 || CONFIG_EVS_RING_CELL_SIZE < 256
+#error "CONFIG_EVS_RING_CELL_SIZE must be a multiple of 8, at least 256"
+#endif
+#if CONFIG_EVS_CLIENT_BACKLOG >= EVS__RING_CELLS
+#error                                                                                             \
+    "CONFIG_EVS_CLIENT_BACKLOG must be smaller than the ring's cells (slots x slot size / cell size)"
+#endif
 #endif
 #if (CONFIG_EVS_RING_SLOT_SIZE % 8) != 0
 #error "CONFIG_EVS_RING_SLOT_SIZE must be a multiple of 8"

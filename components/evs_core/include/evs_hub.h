@@ -53,6 +53,12 @@ typedef struct evs_hub_config {
     uint32_t backlog;    /**< a subscriber further behind skips forward (drop-oldest) */
     uint32_t max_subs;
     uint32_t max_rooms;
+    /** 0 (or >= slot_size): one slot per message (ring_slots x slot_size). Otherwise the same bytes
+     * are cut into ring_slots * slot_size / cell_size cells (a power of two, > backlog) and a
+     * message takes as many consecutive cells as it needs (at most slot_size's payload): typical
+     * messages take one small cell instead of a slot sized for the largest. backlog counts cells.
+     */
+    uint32_t cell_size;
     evs_hub_gap_fn gap_fn; /**< may be NULL: lapped gaps then count only what is still known */
     void *gap_ctx;         /**< borrowed; must outlive the hub */
 } evs_hub_config_t;
@@ -61,7 +67,8 @@ typedef struct evs_hub_config {
     {                                                                                              \
         .ring_slots = CONFIG_EVS_RING_SLOTS, .slot_size = CONFIG_EVS_RING_SLOT_SIZE,               \
         .backlog = CONFIG_EVS_CLIENT_BACKLOG, .max_subs = CONFIG_EVS_MAX_STREAMS,                  \
-        .max_rooms = CONFIG_EVS_HUB_MAX_ROOMS, .gap_fn = NULL, .gap_ctx = NULL,                    \
+        .max_rooms = CONFIG_EVS_HUB_MAX_ROOMS, .cell_size = CONFIG_EVS_RING_CELL_SIZE,             \
+        .gap_fn = NULL, .gap_ctx = NULL,                                                           \
     }
 
 /** Largest payload one slot holds for @p slot_size. */

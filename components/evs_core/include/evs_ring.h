@@ -53,6 +53,9 @@ typedef union evs_ring_cell {
     _Atomic evs_ring_word_t w[8 / sizeof(evs_ring_word_t)];
 } evs_ring_cell_t;
 
+/** Kind of a continuation slot (ring-internal, outside evs_msg_kind_t): no message, project 0. */
+#define EVS_RING_KIND_CONT 4u
+
 /** Fixed header bytes after the stamp: kind/level/env_len/gw_len, project, len, pad, event id,
  *  mark. */
 #define EVS_RING_FIXED_BYTES 32u
@@ -76,6 +79,7 @@ typedef struct evs_ring {
     uint32_t mask;          /**< slots - 1 */
     uint32_t slot_cells;    /**< slot size / 8 */
     _Atomic uint64_t head;  /**< next sequence number to write */
+    uint32_t rec_max;       /**< largest payload of one record (0: one slot's payload) */
 } evs_ring_t;
 
 /**
@@ -103,9 +107,24 @@ size_t evs_ring_mem_size(uint32_t slots, uint32_t slot_size);
  */
 evs_err_t evs_ring_init(evs_ring_t *r, void *mem, uint32_t slots, uint32_t slot_size);
 
+/**
+ * @brief As evs_ring_init(), with records of variable length: a message longer than one slot's
+ *        payload takes the following slots too (continuation slots, kind EVS_RING_KIND_CONT,
+ * project 0, the message's mark), so small slots hold typical messages and a rare long one still
+ *        fits. A continuation slot is a message of its own in the sequence: readers pass over
+ *        it like any message that is not for them.
+ * @param[in] rec_max largest payload of one record; at most slots / 2 slots' worth.
+ * @return EVS_OK or EVS_ERR_INVALID_ARG.
+ */
+evs_err_t evs_ring_init_records(evs_ring_t *r, void *mem, uint32_t slots, uint32_t slot_size,
+                                uint32_t rec_max);
+
+/** Slots a record of @p len payload bytes takes in slots of @p slot_size bytes. */
+uint32_t evs_ring_record_slots(uint32_t slot_size, size_t len);
+
 /** Largest payload one slot of @p slot_size bytes holds (0 when the slot is too small). */
 size_t evs_ring_slot_payload_max(uint32_t slot_size);
-/** Largest payload a slot of @p r holds. */
+/** Largest payload of one message of @p r (one slot's, or the records' maximum). */
 size_t evs_ring_payload_max(const evs_ring_t *r);
 /** Number of slots. */
 uint32_t evs_ring_slots(const evs_ring_t *r);

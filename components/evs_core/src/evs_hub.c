@@ -82,10 +82,33 @@ size_t evs_hub_slot_payload_max(uint32_t slot_size)
     return evs_ring_slot_payload_max(slot_size);
 }
 
+/* Ring geometry: cells (a power of two, or 0 when invalid) and their size. */
+static uint32_t cfg_cells(const evs_hub_config_t *c, uint32_t *cell_size)
+{
+    if (c->cell_size == 0 || c->cell_size >= c->slot_size) {
+        *cell_size = c->slot_size; /* one slot per message */
+        return c->ring_slots;
+    }
+    *cell_size = c->cell_size;
+    uint64_t bytes = (uint64_t)c->ring_slots * c->slot_size;
+    if (c->cell_size % 8 != 0 || c->cell_size <= EVS_RING_HDR_BYTES || bytes % c->cell_size != 0 ||
+        bytes / c->cell_size > UINT32_MAX) {
+        return 0;
+    }
+    uint32_t cells = (uint32_t)(bytes / c->cell_size);
+    if (cells < 2 || (cells & (cells - 1)) != 0 ||
+        evs_ring_record_slots(c->cell_size, evs_ring_slot_payload_max(c->slot_size)) > cells / 2) {
+        return 0;
+    }
+    return cells;
+}
+
 static bool cfg_valid(const evs_hub_config_t *c)
 {
+    uint32_t cell_size;
+    uint32_t cells = cfg_cells(c, &cell_size);
     return c->ring_slots >= 2 && (c->ring_slots & (c->ring_slots - 1)) == 0 && c->backlog >= 1 &&
-           c->backlog < c->ring_slots && c->slot_size % 8 == 0 &&
+           cells != 0 && c->backlog < cells && c->slot_size % 8 == 0 &&
            c->slot_size > EVS_RING_HDR_BYTES && c->max_subs >= 1 && c->max_subs <= 65536 &&
            c->max_rooms >= 1 && c->max_rooms <= 65536 &&
            evs_ring_mem_size(c->ring_slots, c->slot_size) != 0;
@@ -122,7 +145,12 @@ evs_err_t evs_hub_open(const evs_hub_config_t *cfg, evs_hub_t **out)
     atomic_init(&hub->closed, 0);
     memset(hub->subs, 0, (size_t)cfg->max_subs * sizeof(evs_sub_t));
     memset(hub->rooms, 0, (size_t)cfg->max_rooms * sizeof(evs_room_t));
-    evs_err_t rc = evs_ring_init(&hub->ring, base + off_ring, cfg->ring_slots, cfg->slot_size);
+    uint32_t cell_size;
+    uint32_t cells = cfg_cells(cfg, &cell_size);
+    evs_err_t rc = cell_size == cfg->slot_size
+                       ? evs_ring_init(&hub->ring, base + off_ring, cfg->ring_slots, cfg->slot_size)
+                       : evs_ring_init_records(&hub->ring, base + off_ring, cells, cell_size,
+                                               (uint32_t)hub->payload_max);
     if (rc != EVS_OK) {
         free(raw);
         return rc;
@@ -491,7 +519,7 @@ static bool sub_advance(evs_sub_t *sub, void *buf, size_t cap, evs_hub_msg_t *ms
 {
     evs_hub_t *hub = sub->hub;
     const evs_ring_t *ring = &hub->ring;
-    const uint64_t nslots = hub->cfg.ring_slots;
+    const uint64_t nslots = evs_ring_slots(ring);
     evs_msg_meta_t tmp;
     evs_msg_meta_t *m = msg != NULL ? &msg->meta : &tmp;
     int64_t mark;
@@ -710,6 +738,7 @@ void evs_hub_get_stats(evs_hub_t *hub, evs_hub_stats_t *out)
         }
     }
     uint64_t head = evs_ring_head(&hub->ring);
-    out->slots_used = head < hub->cfg.ring_slots ? (uint32_t)head : hub->cfg.ring_slots;
+    uint32_t nslots = evs_ring_slots(&hub->ring);
+    out->slots_used = head < nslots ? (uint32_t)head : nslots;
     evs_mutex_unlock(&hub->lock);
 }

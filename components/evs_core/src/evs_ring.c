@@ -96,7 +96,16 @@ size_t evs_ring_slot_payload_max(uint32_t slot_size)
 
 size_t evs_ring_payload_max(const evs_ring_t *r)
 {
-    return (size_t)r->slot_cells * 8u - EVS_RING_HDR_BYTES;
+    return r->rec_max != 0 ? r->rec_max : (size_t)r->slot_cells * 8u - EVS_RING_HDR_BYTES;
+}
+
+uint32_t evs_ring_record_slots(uint32_t slot_size, size_t len)
+{
+    size_t per = evs_ring_slot_payload_max(slot_size);
+    if (per == 0) {
+        return 0;
+    }
+    return len <= per ? 1u : (uint32_t)((len + per - 1) / per);
 }
 
 uint32_t evs_ring_slots(const evs_ring_t *r)
@@ -119,11 +128,35 @@ evs_err_t evs_ring_init(evs_ring_t *r, void *mem, uint32_t slots, uint32_t slot_
         ((uintptr_t)mem & 7u) != 0) {
         return EVS_ERR_INVALID_ARG;
     }
-    memset(mem, 0, evs_ring_mem_size(slots, slot_size));
+    /* Only the stamps must be zero (0: never written); every other word of a slot is used only
+     * under a matching stamp. Writing only the stamps that are not zero leaves fresh pages
+     * (mmap'ed heap, .bss) untouched: an idle ring costs no resident memory. */
+    evs_ring_cell_t *cells = mem;
+    for (uint32_t i = 0; i < slots; i++) {
+        _Atomic uint64_t *st = &cells[(size_t)i * (slot_size / 8u)].stamp;
+        if (atomic_load_explicit(st, memory_order_relaxed) != 0) {
+            atomic_store_explicit(st, 0, memory_order_relaxed);
+        }
+    }
     r->cells = mem;
     r->mask = slots - 1;
     r->slot_cells = slot_size / 8;
+    r->rec_max = 0;
     atomic_init(&r->head, 0);
+    return EVS_OK;
+}
+
+evs_err_t evs_ring_init_records(evs_ring_t *r, void *mem, uint32_t slots, uint32_t slot_size,
+                                uint32_t rec_max)
+{
+    evs_err_t rc = evs_ring_init(r, mem, slots, slot_size);
+    if (rc != EVS_OK) {
+        return rc;
+    }
+    if (rec_max == 0 || evs_ring_record_slots(slot_size, rec_max) > slots / 2) {
+        return EVS_ERR_INVALID_ARG;
+    }
+    r->rec_max = rec_max;
     return EVS_OK;
 }
 
@@ -144,6 +177,8 @@ evs_err_t evs_ring_publish(evs_ring_t *r, const evs_msg_meta_t *meta, int64_t ma
     }
     uint64_t s = atomic_load_explicit(&r->head, memory_order_relaxed); /* we are the writer */
     evs_ring_cell_t *slot = slot_at(r, s);
+    const size_t per = (size_t)r->slot_cells * 8u - EVS_RING_HDR_BYTES;
+    const size_t first = len < per ? len : per;
 
     uint32_t h[EVS_RING_FIXED_BYTES / 4];
     h[0] = ((uint32_t)meta->kind & 0xffu) | (((uint32_t)meta->level & 0xffu) << 8) |
@@ -154,17 +189,58 @@ evs_err_t evs_ring_publish(evs_ring_t *r, const evs_msg_meta_t *meta, int64_t ma
     memcpy(&h[4], &meta->event_id, 8);
     memcpy(&h[6], &mark, 8);
 
+    /* A longer record: its continuation slots s+1.. are written first, each under its own
+     * stamp, then the first slot; head moves past the whole record at the end. A reader
+     * that finds the first slot complete finds the rest complete or overwritten (CORRUPT),
+     * never half-written. */
+    uint64_t k = 1;
+    for (size_t off = first; off < len; off += per, k++) {
+        evs_ring_cell_t *c = slot_at(r, s + k);
+        size_t n = len - off < per ? len - off : per;
+        uint32_t ch[EVS_RING_FIXED_BYTES / 4] = {EVS_RING_KIND_CONT, 0, (uint32_t)n, 0, 0, 0, 0, 0};
+        memcpy(&ch[6], &mark, 8);
+        atomic_store_explicit(&c->stamp, 2 * (s + k) + 1, memory_order_relaxed);
+        atomic_thread_fence(memory_order_release);
+        store_bytes(c, EVS__OFF_FIXED, ch, sizeof(ch));
+        store_bytes(c, EVS__OFF_PAYLOAD, (const unsigned char *)payload + off, n);
+        atomic_store_explicit(&c->stamp, 2 * (s + k) + 2, memory_order_release);
+    }
     atomic_store_explicit(&slot->stamp, 2 * s + 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_release); /* odd stamp visible before any new word */
     store_bytes(slot, EVS__OFF_FIXED, h, sizeof(h));
     store_bytes(slot, EVS__OFF_ENV, meta->env, meta->env_len);
     store_bytes(slot, EVS__OFF_GW, meta->gw, meta->gw_len);
-    store_bytes(slot, EVS__OFF_PAYLOAD, payload, len);
+    store_bytes(slot, EVS__OFF_PAYLOAD, payload, first);
     atomic_store_explicit(&slot->stamp, 2 * s + 2, memory_order_release);
     /* seq_cst: the hub's "publish, then look at armed flags" half of the Dekker pattern. */
-    atomic_store_explicit(&r->head, s + 1, memory_order_seq_cst);
+    atomic_store_explicit(&r->head, s + k, memory_order_seq_cst);
     if (seq != NULL) {
         *seq = s;
+    }
+    return EVS_OK;
+}
+
+/* The payload of record seq (first slot already checked by the caller): the first part from
+ * its slot, the rest from its continuation slots, each copied then validated by its stamp. */
+static evs_err_t load_record(const evs_ring_t *r, uint64_t seq, evs_ring_cell_t *slot, void *buf,
+                             size_t len)
+{
+    const size_t per = (size_t)r->slot_cells * 8u - EVS_RING_HDR_BYTES;
+    size_t first = len < per ? len : per;
+    load_bytes(buf, slot, EVS__OFF_PAYLOAD, first);
+    uint64_t k = 1;
+    for (size_t off = first; off < len; off += per, k++) {
+        evs_ring_cell_t *c = slot_at(r, seq + k);
+        const uint64_t want = 2 * (seq + k) + 2;
+        size_t n = len - off < per ? len - off : per;
+        if (atomic_load_explicit(&c->stamp, memory_order_acquire) != want) {
+            return EVS_ERR_CORRUPT;
+        }
+        load_bytes((unsigned char *)buf + off, c, EVS__OFF_PAYLOAD, n);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&c->stamp, memory_order_relaxed) != want) {
+            return EVS_ERR_CORRUPT;
+        }
     }
     return EVS_OK;
 }
@@ -211,7 +287,7 @@ static evs_err_t ring_get(const evs_ring_t *r, uint64_t seq, evs_msg_meta_t *met
             } else if (len > cap) {
                 rc = EVS_ERR_TOO_LARGE;
             } else {
-                load_bytes(buf, slot, EVS__OFF_PAYLOAD, len);
+                rc = load_record(r, seq, slot, buf, len);
             }
         }
     }

@@ -24,6 +24,7 @@
 #include "evs_log.h"
 #include "evs_json.h"
 #include "http_priv.h"
+#include "evs_trace.h"
 
 #define PREFIX_MAX 96
 
@@ -41,6 +42,15 @@ struct evs_http_mount {
     char uri_ingest[PREFIX_MAX + 16];
     char uri_stream[PREFIX_MAX + 24];
 };
+
+/* A context's own state (its mg user data): the HTTPS port the plain port redirects to. */
+typedef struct ctx_data {
+    atomic_int redirect_to;   /* 0: the plain port serves; -1: not known yet; else the TLS port */
+    uint32_t magic;           /* CTX_DATA_MAGIC: this context was started by evs_http_start */
+    _Atomic(evs_api_t *) api; /* the first mounted service: where connection refusals count */
+} ctx_data_t;
+
+#define CTX_DATA_MAGIC 0x65767368u
 
 /* ---- helpers -------------------------------------------------------------------------- */
 
@@ -65,6 +75,9 @@ static void send_resp(struct mg_connection *c, const evs_resp_t *r, bool close)
                       r->headers, close ? "Connection: close\r\n" : "");
     if (hl < 0 || (size_t)hl >= sizeof(head)) {
         return;
+    }
+    if (close) {
+        mg_evs_close_after_response(c); /* said and done */
     }
     char *one = malloc((size_t)hl + r->len);
     if (one) {
@@ -100,7 +113,48 @@ static void send_error(struct mg_connection *c, int status, const char *code, co
         return;
     }
     memcpy(all + hl, body, n);
+    if (close) {
+        mg_evs_close_after_response(c); /* said and done */
+    }
     mg_write(c, all, (size_t)hl + n);
+}
+
+static void count_http(evs_api_t *api, evs_http_refusal_t r)
+{
+    atomic_fetch_add_explicit(&evs_api_metrics(api)->http_refused[r], 1, memory_order_relaxed);
+}
+
+/* HTTP framing the way a request smuggler would abuse it: more than one Content-Length, or
+ * Content-Length together with Transfer-Encoding. */
+static bool framing_ambiguous(const struct mg_request_info *ri)
+{
+    int cl = 0;
+    int te = 0;
+    for (int i = 0; i < ri->num_headers; i++) {
+        const char *n = ri->http_headers[i].name;
+        if (n && strcasecmp(n, "Content-Length") == 0) {
+            cl++;
+            if (strchr(ri->http_headers[i].value ? ri->http_headers[i].value : "", ',')) {
+                cl++; /* "Content-Length: 5, 6" */
+            }
+        } else if (n && strcasecmp(n, "Transfer-Encoding") == 0) {
+            te++;
+        }
+    }
+    return cl > 1 || te > 1 || (cl && te);
+}
+
+/* A query value that decodes to a NUL ("%00") would be cut short by every C string below. */
+static bool query_has_nul(const char *q)
+{
+    return q && strstr(q, "%00") != NULL;
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* A path with a "." or ".." segment (after percent-decoding), a backslash or a NUL is never
@@ -160,6 +214,17 @@ static int on_request(struct mg_connection *c, void *cbdata)
         send_error(c, 404, "not_found", "no such route", false);
         return 404;
     }
+    if (framing_ambiguous(ri)) {
+        count_http(m->api, EVS_HTTP_REFUSED_FRAMING);
+        send_error(c, 400, "bad_framing",
+                   "more than one Content-Length, or Content-Length with Transfer-Encoding", true);
+        return 400;
+    }
+    if (query_has_nul(ri->query_string)) {
+        count_http(m->api, EVS_HTTP_REFUSED_FRAMING);
+        send_error(c, 400, "invalid_query", "a query value holds a NUL (%00)", true);
+        return 400;
+    }
     evs_req_t req = {
         .method = ri->request_method,
         .path = path,
@@ -177,19 +242,26 @@ static int on_request(struct mg_connection *c, void *cbdata)
         return asset.status;
     }
     long long cl = ri->content_length;
-    if (cl > CONFIG_EVS_HTTP_MAX_BODY) {
-        /* 404 / 405 / 401 still come first; the body is never read */
+    bool chunked = cl < 0 && mg_get_header(c, "Transfer-Encoding");
+    if (cl > 0 || chunked) {
+        /* route, method and key from the headers alone: 404 / 405 / 401 / 403 before any body
+         * byte is read or any buffer is sized, and the unread body is not waited for */
         evs_resp_t pre;
         evs_resp_init(&pre);
         if (!evs_api_precheck(m->api, &req, &pre)) {
+            count_http(m->api, EVS_HTTP_REFUSED_PRECHECK);
             if (!pre.oom) {
                 send_resp(c, &pre, true);
             }
+            mg_evs_close_after_response(c);
             int st = pre.status;
             evs_resp_free(&pre);
             return st;
         }
         evs_resp_free(&pre);
+    }
+    if (cl > CONFIG_EVS_HTTP_MAX_BODY) {
+        count_http(m->api, EVS_HTTP_REFUSED_PRECHECK);
         char msg[96];
         snprintf(msg, sizeof(msg), "request body over %d bytes", CONFIG_EVS_HTTP_MAX_BODY);
         send_error(c, 413, "too_large", msg, true);
@@ -197,24 +269,27 @@ static int on_request(struct mg_connection *c, void *cbdata)
     }
     char *body = NULL;
     size_t len = 0;
-    if (cl > 0 || (cl < 0 && mg_get_header(c, "Transfer-Encoding"))) {
+    if (cl > 0 || chunked) {
+        /* never more than CONFIG_EVS_HTTP_MAX_BODY + 1 bytes (the +1 tells "over" apart) */
         size_t cap = cl > 0 ? (size_t)cl : 8192;
+        if (cap > (size_t)CONFIG_EVS_HTTP_MAX_BODY + 1) {
+            cap = (size_t)CONFIG_EVS_HTTP_MAX_BODY + 1;
+        }
         body = malloc(cap + 1);
         if (!body) {
             send_error(c, 500, "no_memory", "out of memory", true);
             return 500;
         }
+        long long deadline = now_ms() + CONFIG_EVS_HTTP_BODY_TIMEOUT_MS;
         for (;;) {
             if (len == cap) {
-                if (cl > 0) {
+                if (cl > 0 || cap > (size_t)CONFIG_EVS_HTTP_MAX_BODY) {
                     break;
                 }
-                if (cap > CONFIG_EVS_HTTP_MAX_BODY) {
-                    free(body);
-                    send_error(c, 413, "too_large", "request body too large", true);
-                    return 413;
-                }
                 size_t ncap = cap * 2;
+                if (ncap > (size_t)CONFIG_EVS_HTTP_MAX_BODY + 1) {
+                    ncap = (size_t)CONFIG_EVS_HTTP_MAX_BODY + 1;
+                }
                 char *nb = realloc(body, ncap + 1);
                 if (!nb) {
                     free(body);
@@ -224,19 +299,29 @@ static int on_request(struct mg_connection *c, void *cbdata)
                 body = nb;
                 cap = ncap;
             }
-            int n = mg_read(c, body + len, cap - len);
+            if (now_ms() > deadline) {
+                free(body);
+                count_http(m->api, EVS_HTTP_REFUSED_SLOW_BODY);
+                send_error(c, 408, "body_timeout", "request body not received in time", true);
+                return 408;
+            }
+            /* one read waits at most the header timeout (request_timeout_ms) */
+            size_t want = cap - len < 16384 ? cap - len : 16384;
+            int n = mg_read(c, body + len, want);
             if (n <= 0) {
                 break;
             }
             len += (size_t)n;
         }
         if (cl > 0 && len != (size_t)cl) {
+            count_http(m->api, EVS_HTTP_REFUSED_SLOW_BODY);
             free(body);
             send_error(c, 400, "incomplete_body", "request body shorter than Content-Length", true);
             return 400;
         }
         if (len > CONFIG_EVS_HTTP_MAX_BODY) {
             free(body);
+            count_http(m->api, EVS_HTTP_REFUSED_PRECHECK);
             send_error(c, 413, "too_large", "request body too large", true);
             return 413;
         }
@@ -244,6 +329,7 @@ static int on_request(struct mg_connection *c, void *cbdata)
     }
     evs_resp_t resp;
     evs_resp_init(&resp);
+    EVS_TRACE(EVS_HOP_HANDLER);
     evs_api_handle(m->api, &req, body, len, &resp);
     free(body);
     if (resp.oom) {
@@ -252,6 +338,7 @@ static int on_request(struct mg_connection *c, void *cbdata)
         return 500;
     }
     send_resp(c, &resp, false);
+    EVS_TRACE(EVS_HOP_REPLIED);
     int status = resp.status;
     evs_resp_free(&resp);
     return status;
@@ -319,6 +406,12 @@ static int on_ws_data(struct mg_connection *c, int bits, char *data, size_t len,
         return 0;
     }
     if (op == MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE) {
+        /* answer the close (RFC 6455 5.5.1) with the client's status code, 1000 without one */
+        char code[2] = {0x03, (char)0xe8};
+        if (len >= 2) {
+            memcpy(code, data, 2);
+        }
+        mg_websocket_write(c, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, code, 2);
         return 0;
     }
     if (op == MG_WEBSOCKET_OPCODE_PING) {
@@ -391,6 +484,30 @@ static bool mounted(const struct mg_context *ctx)
     return found;
 }
 
+/* Contexts started by evs_http_start (a plugin's own context has user data we do not know). */
+#define OURS_MAX 8
+static _Atomic(struct mg_context *) s_ours[OURS_MAX];
+
+static bool ours(struct mg_context *ctx)
+{
+    for (int i = 0; i < OURS_MAX; i++) {
+        if (atomic_load(&s_ours[i]) == ctx) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void ours_set(struct mg_context *ctx, struct mg_context *to)
+{
+    for (int i = 0; i < OURS_MAX; i++) {
+        struct mg_context *e = ctx;
+        if (atomic_compare_exchange_strong(&s_ours[i], &e, to)) {
+            return;
+        }
+    }
+}
+
 evs_err_t evs_http_attach(struct mg_context *ctx, const char *prefix, evs_api_t *api,
                           evs_http_mount_t **out)
 {
@@ -417,6 +534,11 @@ evs_err_t evs_http_attach(struct mg_context *ctx, const char *prefix, evs_api_t 
     snprintf(m->uri_ingest, sizeof(m->uri_ingest), "%s/ingest", m->base);
     snprintf(m->uri_stream, sizeof(m->uri_stream), "%s/stream/projects", m->base);
 
+    ctx_data_t *cd = ours(ctx) ? mg_get_user_data(ctx) : NULL;
+    if (cd && cd->magic == CTX_DATA_MAGIC) {
+        evs_api_t *none = NULL;
+        atomic_compare_exchange_strong(&cd->api, &none, api);
+    }
     mg_set_request_handler(ctx, m->uri_root, on_request, m);
     mg_set_websocket_handler(ctx, m->uri_ingest, on_ws_connect, NULL, on_ws_data, NULL, m);
     evs_http__stream_attach(ctx, m->uri_stream, api);
@@ -467,10 +589,18 @@ static int on_log(const struct mg_connection *c, const char *message)
     return 1;
 }
 
-/* A context's own state (its mg user data): the HTTPS port the plain port redirects to. */
-typedef struct ctx_data {
-    atomic_int redirect_to; /* 0: the plain port serves; -1: not known yet; else the TLS port */
-} ctx_data_t;
+/* A connection the idle purge closed (patch 0003) is counted as a refusal. */
+static void on_conn_close(const struct mg_connection *c)
+{
+    if (!mg_evs_conn_purged(c)) {
+        return;
+    }
+    const ctx_data_t *d = mg_get_user_data(mg_get_context(c));
+    evs_api_t *api = d ? atomic_load(&d->api) : NULL;
+    if (api) {
+        count_http(api, EVS_HTTP_REFUSED_IDLE_PURGED);
+    }
+}
 
 /* Host header -> host without port, when it is a plain name, IPv4 or [IPv6] literal. */
 static bool host_only(const char *h, char *out, size_t cap)
@@ -509,6 +639,23 @@ static int on_begin_request(struct mg_connection *c)
 {
     const ctx_data_t *d = mg_get_user_data(mg_get_context(c));
     const struct mg_request_info *ri = mg_get_request_info(c);
+    /* before every handler (REST, streams, WS /ingest): ambiguous framing, NUL in the query */
+    evs_api_t *api = d ? atomic_load(&d->api) : NULL;
+    if (framing_ambiguous(ri)) {
+        if (api) {
+            count_http(api, EVS_HTTP_REFUSED_FRAMING);
+        }
+        send_error(c, 400, "bad_framing",
+                   "more than one Content-Length, or Content-Length with Transfer-Encoding", true);
+        return 400;
+    }
+    if (query_has_nul(ri->query_string)) {
+        if (api) {
+            count_http(api, EVS_HTTP_REFUSED_FRAMING);
+        }
+        send_error(c, 400, "invalid_query", "a query value holds a NUL (%00)", true);
+        return 400;
+    }
     int to = d ? atomic_load(&d->redirect_to) : 0;
     if (to == 0 || ri->is_ssl) {
         return 0;
@@ -574,6 +721,9 @@ evs_err_t evs_http_start(const evs_http_options_t *opt, struct mg_context **ctx,
     char timeout[16];
     char maxreq[16];
     char keepalive[16];
+    char header_to[16];
+    char backlog[16];
+    char ws_idle[16];
     /* "[addr:]port" for plain HTTP ("r": redirect only), then "[addr:]port s" for HTTPS;
      * an IPv6 address is written in brackets */
     ports[0] = '\0';
@@ -591,9 +741,18 @@ evs_err_t evs_http_start(const evs_http_options_t *opt, struct mg_context **ctx,
     snprintf(threads, sizeof(threads), "%u",
              opt->num_threads ? opt->num_threads
                               : (unsigned)(CONFIG_EVS_MAX_STREAMS + CONFIG_EVS_HTTP_WORKERS));
+    /* the send timeout (mg_write, conn-mode streams) is apart from the header timeout */
     snprintf(timeout, sizeof(timeout), "%u",
              opt->request_timeout_ms ? opt->request_timeout_ms
                                      : (unsigned)CONFIG_EVS_SEND_TIMEOUT_MS);
+    /* a send timeout shorter than the header timeout shortens it too (tests, quick links) */
+    unsigned hto = CONFIG_EVS_HTTP_HEADER_TIMEOUT_MS;
+    if (opt->request_timeout_ms && opt->request_timeout_ms < hto) {
+        hto = opt->request_timeout_ms;
+    }
+    snprintf(header_to, sizeof(header_to), "%u", hto);
+    snprintf(ws_idle, sizeof(ws_idle), "%d", CONFIG_EVS_WS_IDLE_MS);
+    snprintf(backlog, sizeof(backlog), "%d", CONFIG_EVS_HTTP_LISTEN_BACKLOG);
     snprintf(maxreq, sizeof(maxreq), "%d", CONFIG_EVS_HTTP_MAX_HEADER_BYTES);
     snprintf(keepalive, sizeof(keepalive), "%d", CONFIG_EVS_HTTP_KEEPALIVE_MS);
     /* document_root is deliberately absent: no file mapping, so no CGI, ever. */
@@ -604,13 +763,19 @@ evs_err_t evs_http_start(const evs_http_options_t *opt, struct mg_context **ctx,
         "enable_keep_alive", "yes",
         "tcp_nodelay", "1",
         "keep_alive_timeout_ms", keepalive,
-        "request_timeout_ms", timeout,
+        "request_timeout_ms", header_to,
         "max_request_size", maxreq,
         "enable_directory_listing", "no",
         "decode_url", "yes",
-        /* no automatic CORS preflight answer ("*" by default): OPTIONS reaches evs_api, where
-         * only the Sentry routes answer it, and only when configured */
+        "websocket_timeout_ms", ws_idle,
+        "listen_backlog", backlog,
+        "enable_websocket_ping_pong", "yes",
+        /* CORS off: civetweb would answer every preflight itself with "*" */
         "access_control_allow_origin", "",
+        "access_control_allow_methods", "",
+#ifndef EVS_CIVETWEB_SYSTEM
+        "write_timeout_ms", timeout,
+#endif
         NULL, NULL, /* ssl_certificate, when TLS */
         NULL,
     };
@@ -628,11 +793,14 @@ evs_err_t evs_http_start(const evs_http_options_t *opt, struct mg_context **ctx,
     cb.http_error = on_http_error;
     cb.log_message = on_log;
     cb.begin_request = on_begin_request;
+    cb.connection_close = on_conn_close;
     ctx_data_t *cd = calloc(1, sizeof(*cd));
     if (!cd) {
         return EVS_ERR_NO_MEM;
     }
     atomic_init(&cd->redirect_to, opt->http_redirect ? -1 : 0);
+    cd->magic = CTX_DATA_MAGIC;
+    atomic_init(&cd->api, NULL);
     struct mg_init_data init = {
         .callbacks = &cb, .user_data = cd, .configuration_options = options};
     unsigned code = 0;
@@ -650,6 +818,7 @@ evs_err_t evs_http_start(const evs_http_options_t *opt, struct mg_context **ctx,
     if (opt->http_redirect) {
         atomic_store(&cd->redirect_to, evs_http_tls_port(c)); /* with 0 asked for: as bound */
     }
+    ours_set(NULL, c);
     if (port) {
         struct mg_server_port sp[4];
         int n = mg_get_server_ports(c, 4, sp);
@@ -722,6 +891,7 @@ void evs_http_stop(struct mg_context *ctx)
     }
     void *cd = mg_get_user_data(ctx);
     mg_stop(ctx);
+    ours_set(ctx, NULL);
     free(cd);
     if (started) {
         atomic_store(&w.done, true);

@@ -13,6 +13,20 @@
 extern "C" {
 #endif
 
+#ifdef EVS_CIVETWEB_SYSTEM
+/* Debian's libcivetweb has none of components/civetweb/patches/0003: a response that says
+ * "Connection: close" is followed by the keep-alive wait there (docs/internals/civetweb.md). */
+static inline void mg_evs_close_after_response(struct mg_connection *c)
+{
+    (void)c;
+}
+static inline int mg_evs_conn_purged(const struct mg_connection *c)
+{
+    (void)c;
+    return 0;
+}
+#endif
+
 /**
  * @brief Register the stream endpoints (WebSocket handler and the SSE / refusal request
  *        handler) for @p uri, e.g. "/stream/projects" (mount prefix + "stream/projects").

@@ -78,6 +78,7 @@ static void send_json(struct mg_connection *conn, int status, const char *reason
               "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
               status, reason, len, extra != NULL ? extra : "");
     mg_write(conn, body, len);
+    mg_evs_close_after_response(conn); /* said and done */
 }
 
 static void send_refusal(struct mg_connection *conn, const evs_stream_refusal_t *r)

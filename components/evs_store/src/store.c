@@ -6,6 +6,7 @@
  * design.
  */
 #include "store_priv.h"
+#include "evs_trace.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -180,6 +181,14 @@ static evs_err_t migrate(sqlite3 *db)
 static int open_conn(const char *path, bool create, sqlite3 **out)
 {
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+    if (create && path[0] != '\0' && path[0] != ':') {
+        /* created 0600 (SQLite would use 0644); its -wal and -shm files take the database
+         * file's mode */
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            close(fd);
+        }
+    }
     int rc = sqlite3_open_v2(path, out, flags, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_busy_timeout(*out, EVS__BUSY_TIMEOUT_MS);
@@ -641,6 +650,7 @@ static void run_batch(evs_store_t *s, uint32_t n)
         s->retention_more = false;
         return;
     }
+    EVS_TRACE(EVS_HOP_COMMITTED);
     double secs = (double)(evs_clock_mono_ns() - t0) / 1e9;
     store_succeeded(s);
     s->total_events += stored - deleted;
@@ -965,6 +975,7 @@ static void *writer_main(void *arg)
                     evs_cond_timedwait(&s->wake, &s->mu, (uint32_t)(deadline - now));
                 }
             }
+            EVS_TRACE(EVS_HOP_DEQUEUED);
             uint32_t n = s->q_count < s->batch_cap ? s->q_count : s->batch_cap;
             for (uint32_t i = 0; i < n; i++) {
                 s->batch[i] = s->q[(s->q_head + i) % s->cfg.queue_depth];

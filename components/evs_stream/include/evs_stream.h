@@ -110,8 +110,19 @@ evs_err_t evs_streams_open(const evs_streams_config_t *cfg, evs_streams_t **out)
  *  (stop the adapters first). Accepts NULL. */
 void evs_streams_close(evs_streams_t *e);
 
+/**
+ * @brief After evs_hub_shutdown(): wait up to @p timeout_ms for the conn-mode writer threads to
+ *        end their sessions (each sends its WebSocket close 1001 first), so that stopping the
+ *        server does not cut them short. fd-mode and SSE sessions end on the server's own
+ *        threads, which the server's stop waits for. Accepts NULL.
+ */
+void evs_streams_quiesce(evs_streams_t *e, uint32_t timeout_ms);
+
 /** The engine's counters (valid until evs_streams_close). */
 evs_stream_metrics_t *evs_streams_metrics(evs_streams_t *e);
+
+/** Open streams of @p project_id (a snapshot: for the per-project quota of evs_api). */
+unsigned evs_streams_project_count(evs_streams_t *e, uint32_t project_id);
 
 /** True when fd mode may be used (cfg.fd_fastpath). */
 bool evs_streams_fd_fastpath(const evs_streams_t *e);

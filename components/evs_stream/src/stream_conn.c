@@ -262,3 +262,26 @@ void evs__conn_entry_close(evs_stream_t *s)
     evs_thread_join(&s->writer);
     s->writer_started = false;
 }
+
+void evs_streams_quiesce(evs_streams_t *e, uint32_t timeout_ms)
+{
+    if (e == NULL) {
+        return;
+    }
+    uint64_t end = evs_clock_mono_ms() + timeout_ms;
+    for (size_t i = 0; i < e->n; i++) {
+        evs_stream_t *s = &e->table[i];
+        if (!s->sync_ok) {
+            continue;
+        }
+        evs_mutex_lock(&s->mu);
+        while (s->job && !s->session_over) {
+            uint64_t now = evs_clock_mono_ms();
+            if (now >= end) {
+                break;
+            }
+            (void)evs_cond_timedwait(&s->cv, &s->mu, (uint32_t)(end - now));
+        }
+        evs_mutex_unlock(&s->mu);
+    }
+}

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include "stream_priv.h"
+#include "evs_trace.h"
 
 #define EVS__IO_TICK_MS 100
 #define EVS__IO_EVENTS  64
@@ -211,8 +212,11 @@ static void *io_main(void *arg)
     int timeout = EVS__IO_TICK_MS;
     while (!atomic_load_explicit(&e->io.quit, memory_order_acquire)) {
         int n = evs_poller_wait(e->io.poller, evs, EVS__IO_EVENTS, timeout);
+        bool woken = false;
         for (int i = 0; i < n; i++) {
             if (evs[i].ud == NULL) {
+                woken = true;
+                EVS_TRACE(EVS_HOP_IO_WOKEN);
                 evs_waker_drain(&e->io.waker);
             } else {
                 ((evs_stream_t *)evs[i].ud)->io_events |= evs[i].events;
@@ -249,6 +253,9 @@ static void *io_main(void *arg)
                 continue;
             }
             i++;
+        }
+        if (woken) {
+            EVS_TRACE(EVS_HOP_IO_SENT);
         }
         now = evs_clock_mono_ms();
         timeout = again ? 0 : (int)(next_tick > now ? next_tick - now : 0);

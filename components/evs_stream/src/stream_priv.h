@@ -52,6 +52,7 @@ typedef enum evs__mode {
  */
 struct evs_stream {
     atomic_bool used;
+    _Atomic uint32_t quota_pid; /* project_id while used (0: free), for evs_streams_project_count */
     evs_streams_t *eng;
     evs_sub_t *sub;
     evs_transport_t transport;

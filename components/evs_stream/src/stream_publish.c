@@ -8,6 +8,7 @@
 #include <string.h>
 #include "evs_json.h"
 #include "stream_priv.h"
+#include "evs_trace.h"
 
 void evs_streams_publish_notice(void *engine, const evs_notice_t *notice)
 {
@@ -62,5 +63,6 @@ void evs_streams_publish_notice(void *engine, const evs_notice_t *notice)
     }
     if (evs_hub_publish(e->cfg.hub, &meta, buf, len) == EVS_OK) {
         evs__io_wake(e);
+        EVS_TRACE(EVS_HOP_PUBLISHED);
     }
 }

@@ -211,6 +211,7 @@ evs_err_t evs_stream_open(evs_streams_t *e, const evs_stream_params_t *p, evs_tr
     s->transport = transport;
     s->ws = transport == EVS_TRANSPORT_WS;
     s->project_id = p->project_id;
+    atomic_store(&s->quota_pid, p->project_id);
     s->filter = p->filter;
     s->resume = p->resume;
     s->resume_after = p->resume_after;
@@ -283,7 +284,17 @@ void evs_stream_close(evs_stream_t *s)
     }
     s->mode = EVS__MODE_NONE;
     atomic_fetch_sub_explicit(&s->eng->metrics.streams[s->transport], 1, memory_order_relaxed);
+    atomic_store(&s->quota_pid, 0);
     atomic_store(&s->used, false);
+}
+
+unsigned evs_streams_project_count(evs_streams_t *e, uint32_t project_id)
+{
+    unsigned n = 0;
+    for (size_t i = 0; e != NULL && i < e->n; i++) {
+        n += atomic_load_explicit(&e->table[i].quota_pid, memory_order_relaxed) == project_id;
+    }
+    return n;
 }
 
 int evs__ms_until(uint64_t now, uint64_t deadline)

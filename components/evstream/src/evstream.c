@@ -450,6 +450,9 @@ void evs_shutdown(evs_t *evs)
     if (evs && evs->hub && !evs->shut_down) {
         evs->shut_down = true;
         evs_hub_shutdown(evs->hub);
+        /* conn-mode WebSocket writers send their 1001 close before the server stops under them
+         * (bounded: a stuck client costs at most this) */
+        evs_streams_quiesce(evs->streams, 1000);
     }
 }
 
