@@ -17,7 +17,8 @@ if(EVS_NODE AND NOT EVS_CORE_ONLY AND TARGET evstreamd)
 endif()
 
 # The example clients (examples/clients), each run against the real evstreamd:
-# integration.client_js (the browser module with Node's ws / eventsource), integration.client_device
+# integration.client_js (the browser module with Node's ws / eventsource; also a central dashboard
+# followed with the gateway filter, mosquitto on loopback), integration.client_device
 # (libcurl: batches, retries), integration.client_shell (evstream.sh).
 if(EVS_NODE AND NOT EVS_CORE_ONLY AND TARGET evstreamd)
     add_test(NAME integration.client_js

@@ -2,9 +2,12 @@
 // integration.client_js: examples/clients/evstream-client.js (the browser module) run with Node's
 // `ws` and `eventsource` as its WebSocket and EventSource against the real evstreamd: live events
 // over WebSocket; a daemon restart on the same port, events posted while the client is away, and
-// the resume (every id once, none missing); the SSE fallback when WebSocket streams are off.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+// the resume (every id once, none missing); the SSE fallback when WebSocket streams are off; a
+// central dashboard (evstreamd --aggregate on Debian's mosquitto, gateways simulated with
+// mosquitto_pub) followed with filters { gateway: 'gw2' } gets only gw2's events.
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,10 +49,11 @@ async function api(d, method, path, body, key) {
         headers: { Authorization: 'Bearer ' + key, 'Content-Type': 'application/json' } });
     return { status: r.status, body: await r.json() };
 }
-async function until(cond, what) {
+async function until(cond, what, poll) {
     const end = Date.now() + 15000 * SLOW;
     while (!cond()) {
         if (Date.now() > end) throw new Error('timed out waiting for ' + what);
+        if (poll) await poll();
         await new Promise((r) => setTimeout(r, 20));
     }
 }
@@ -102,9 +106,79 @@ async function sseFallback() {
     console.log('PASS sse_fallback');
 }
 
+function freePort() {
+    return new Promise((resolve) => {
+        const srv = createServer();
+        srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
+    });
+}
+
+async function startBroker() {
+    const port = await freePort();
+    const bdir = mkdtempSync(join(tmpdir(), 'evs-client-js-mqtt-'));
+    chmodSync(bdir, 0o777); // started as root, mosquitto runs as user "mosquitto"
+    writeFileSync(join(bdir, 'm.conf'), `listener ${port} 127.0.0.1\nallow_anonymous true\n`);
+    const bin = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find((b) => existsSync(b)) || 'mosquitto';
+    const p = spawn(bin, ['-c', join(bdir, 'm.conf')], { stdio: 'ignore' });
+    procs.push(p);
+    const end = Date.now() + 10000 * SLOW;
+    for (;;) {
+        const up = await new Promise((resolve) => {
+            const s = connect(port, '127.0.0.1', () => { s.destroy(); resolve(true); });
+            s.on('error', () => resolve(false));
+        });
+        if (up) return { port, dir: bdir, proc: p };
+        if (Date.now() > end) throw new Error('mosquitto did not start');
+        await new Promise((r) => setTimeout(r, 50));
+    }
+}
+
+async function centralGatewayFilter() {
+    const broker = await startBroker();
+    const d = await start(0, 'c.db', ['--aggregate', `mqtt://127.0.0.1:${broker.port}`]);
+    const p = (await api(d, 'POST', 'api/v1/projects', { name: 'app' }, ADMIN)).body;
+    await until(() => linkUp, 'the aggregator connected', async () => {
+        const t = await (await fetch(d.base + 'metrics')).text();
+        linkUp = /^evs_aggregate_link_up 1$/m.test(t);
+    });
+    const gw2 = [];
+    const all = [];
+    const statuses = [];
+    const f2 = follow({ base: d.base, project: p.id, token: p.dashboard_token, WebSocket, EventSource,
+        filters: { gateway: 'gw2' }, onEvent: (m) => gw2.push(m.data.tags.gateway + ' ' + m.data.message),
+        onStatus: (s) => statuses.push(s) });
+    const fa = follow({ base: d.base, project: p.id, token: p.dashboard_token, WebSocket, EventSource,
+        onEvent: (m) => all.push(m.data.tags.gateway), onStatus: (s) => statuses.push(s) });
+    await until(() => statuses.filter((s) => s === 'ws').length === 2, 'both streams');
+    // three simulated gateways, interleaved: what each forwarder publishes (QoS 1)
+    let n = 0;
+    for (let i = 1; i <= 3; i++) {
+        for (const g of ['gw1', 'gw2', 'gw3']) {
+            const msg = { gateway: g, project: 'app', event_id: i, issue_id: 1, event: { message: `${g} ${i}` } };
+            const r = spawnSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(broker.port), '-q', '1',
+                '-t', `evstream/${g}/app/events`, '-m', JSON.stringify(msg)], { timeout: 10000 * SLOW });
+            assert.equal(r.status, 0, 'mosquitto_pub ' + (r.stderr || ''));
+            n++;
+        }
+    }
+    await until(() => all.length === n, `all ${n} events on the unfiltered stream`);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(all.filter((g) => g === 'gw2').length, 3, all.join());
+    assert.deepEqual(gw2, ['gw2 gw2 1', 'gw2 gw2 2', 'gw2 gw2 3'], 'only gw2, each once, in order');
+    f2.close();
+    fa.close();
+    await stop(d);
+    broker.proc.kill('SIGTERM');
+    rmSync(broker.dir, { recursive: true, force: true });
+    console.log('PASS central_gateway_filter');
+}
+
+let linkUp = false;
+
 try {
     await wsAndResume();
     await sseFallback();
+    await centralGatewayFilter();
 } catch (e) {
     console.error('FAIL', e.stack || e);
     process.exitCode = 1;

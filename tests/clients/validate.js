@@ -210,6 +210,8 @@ async function scenario() {
     assert.equal((await call('GET', '/api/v1/projects/{id}/events', `/api/v1/projects/${p.id}/events?limit=50`, { key: p.dashboard_token })).status, 200);
     assert.equal((await call('GET', '/api/v1/projects/{id}/events', `/api/v1/projects/${p.id}/events?level=warning&environment=staging`, { key: p.dashboard_token })).status, 200);
     assert.equal((await call('GET', '/api/v1/projects/{id}/events', `/api/v1/projects/${p.id}/events?min_level=bogus`, { key: p.dashboard_token })).status, 400);
+    assert.equal((await call('GET', '/api/v1/projects/{id}/events', `/api/v1/projects/${p.id}/events?gateway=gw1&gateway=gw2&level=warning`, { key: p.dashboard_token })).status, 200);
+    assert.equal((await call('GET', '/api/v1/projects/{id}/events', `/api/v1/projects/${p.id}/events?gateway=`, { key: p.dashboard_token })).status, 400);
     const issues = (await call('GET', '/api/v1/projects/{id}/issues', `/api/v1/projects/${p.id}/issues`, { key: p.dashboard_token })).body.issues;
     assert.ok(issues.length >= 3);
     assert.equal((await call('GET', '/api/v1/projects/{id}/issues', `/api/v1/projects/${p.id}/issues?status=bogus`, { key: p.dashboard_token })).status, 400);
@@ -230,6 +232,7 @@ async function scenario() {
     assert.equal(sse[0].type, 'connected');
     assert.ok(sse.filter((x) => x.type === 'event').length >= 3, JSON.stringify(sse));
     assert.equal((await call('GET', '/stream/projects/{id}', `/stream/projects/${p.id}?level=bogus&transport=sse`, { key: p.dashboard_token })).status, 400);
+    assert.equal((await call('GET', '/stream/projects/{id}', `/stream/projects/${p.id}?gateway=&transport=sse`, { key: p.dashboard_token })).status, 400);
     assert.equal((await call('GET', '/stream/projects/{id}', `/stream/projects/${p.id}?transport=sse`, { key: p.ingest_key })).status, 403);
 
     // WebSocket stream: connected, subscribe -> filters_updated, a bad one -> error, live
@@ -238,6 +241,9 @@ async function scenario() {
     const seenTypes = new Set();
     const take = async () => { const m = await ws.next(); checkMessage('StreamMessage', m, 'WebSocket'); seenTypes.add(m.type); return m; };
     assert.equal((await take()).type, 'connected');
+    ws.send(JSON.stringify({ type: 'subscribe', filters: { gateway: ['gw1', 'gw2'], environment: 'production' } }));
+    const fu = await take();
+    assert.deepEqual(fu, { type: 'filters_updated', filters: { environment: ['production'], gateway: ['gw1', 'gw2'] } });
     ws.send(JSON.stringify({ type: 'subscribe', filters: { level: ['error', 'fatal'], environment: 'production' } }));
     assert.equal((await take()).type, 'filters_updated');
     ws.send(JSON.stringify({ type: 'subscribe', filters: { level: 'nope' } }));

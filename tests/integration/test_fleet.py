@@ -362,31 +362,124 @@ def test_central_dedupe_and_bad_input():
         close_all(c, b)
 
 
+def _events_of(read, want, allowed, timeout):
+    """Read stream messages with read(timeout) until `want` events arrived; every event must
+    come from a gateway in `allowed`. -> {gateway: [event ids]}."""
+    seen = {}
+    deadline = time.monotonic() + timeout * SLOW
+    while sum(len(v) for v in seen.values()) < want and time.monotonic() < deadline:
+        msg = read(5 * SLOW)
+        if msg.get("type") == "event":
+            gid = msg["data"]["tags"]["gateway"]
+            assert gid in allowed, (gid, allowed, msg)
+            seen.setdefault(gid, []).append(msg["id"])
+        else:
+            assert msg.get("type") not in ("dropped", "error"), msg
+    return seen
+
+
+def _no_event_within(read, seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            msg = read(max(0.05, end - time.monotonic()))
+        except (socket.timeout, TimeoutError):
+            return True
+        assert msg.get("type") != "event", msg
+    return True
+
+
 def test_central_stream_three_gateways():
+    """The central dashboard's stream shows the fleet: events of three gateways on one stream,
+    and the gateway filter (URL on WebSocket and SSE, the WebSocket subscribe message, resume
+    from the store, and the events query) gives exactly the chosen gateways' events."""
+    from test_stream_lib import SseClient, ws_open, ws_next
+
     b = Broker()
     c = central(b.url)
     gws = []
+    clients = []
     try:
         cp = c.create_project("app")
+        tok = cp["dashboard_token"]
+        pid = cp["id"]
         wait_for(lambda: c.metrics()["evs_aggregate_link_up"] == 1, 10, "central connected")
-        ws = h.WsClient(f"{c.ws_url}/stream/projects/{cp['id']}?token="
-                        f"{cp['dashboard_token']}")
+        # invalid gateway filters: 400 before the stream starts, on the query too
+        gmax, gcount = h.config("EVS_GATEWAY_MAX_BYTES"), h.config("EVS_FILTER_MAX_GATEWAYS")
+        for q in ("gateway=", "gateway=" + "g" * (gmax + 1),
+                  "&".join(f"gateway=g{i}" for i in range(gcount + 1))):
+            bad = ws_open(c, pid, tok, q)
+            assert bad.status == 400 and bad.json_body()["code"] == "invalid_filter", \
+                (q, bad.status, bad.body)
+            st, _, body = c.request("GET", f"/api/v1/projects/{pid}/events?{q}", key=tok)
+            assert st == 400 and body["code"] == "invalid_filter", (q, st, body)
+
+        ws = ws_open(c, pid, tok)
         assert ws.ok, "stream opened"
+        m = ws_next(ws, ("connected",))
+        assert m["filters"] == {}, m
+        ws_gb = ws_open(c, pid, tok, "gateway=gb")
+        assert ws_gb.ok
+        m = ws_next(ws_gb, ("connected",))
+        assert m["filters"] == {"gateway": ["gb"]}, m
+        sse = SseClient(c, pid, tok, "gateway=ga&gateway=gc&min_level=warning")
+        assert sse.status == 200, (sse.status, sse.body)
+        m = sse.next(("connected",))
+        assert m["data"]["filters"] == {"min_level": "warning", "gateway": ["ga", "gc"]}, m
+        ws_sub = ws_open(c, pid, tok)
+        assert ws_sub.ok
+        ws_next(ws_sub, ("connected",))
+        ws_sub.send_json({"type": "subscribe", "filters": {"gateway": 5}})
+        m = ws_next(ws_sub, ("error",))
+        assert m["code"] == "invalid_field", m
+        ws_sub.send_json({"type": "subscribe", "filters": {"gateway": "gc"}})
+        m = ws_next(ws_sub, ("filters_updated",))
+        assert m["filters"] == {"gateway": ["gc"]}, m
+        clients += [ws, ws_gb, sse, ws_sub]
+
         for gid in ("ga", "gb", "gc"):
             g = gateway(b.url, gid)
             gws.append(g)
             gp = g.create_project("app")
             post_n(g, gp["ingest_key"], 2, gid)
-        seen = {}
-        deadline = time.monotonic() + 20 * SLOW
-        while sum(seen.values()) < 6 and time.monotonic() < deadline:
-            msg = ws.recv_json(timeout=5 * SLOW)
-            if msg.get("type") == "event":
-                gid = msg["data"]["tags"]["gateway"]
-                seen[gid] = seen.get(gid, 0) + 1
-        assert seen == {"ga": 2, "gb": 2, "gc": 2}, seen
-        ws.close()
+
+        def wsr(w):
+            return lambda t: w.recv_json(timeout=t)
+
+        seen = _events_of(wsr(ws), 6, {"ga", "gb", "gc"}, 20)
+        assert {k: len(v) for k, v in seen.items()} == {"ga": 2, "gb": 2, "gc": 2}, seen
+        only_gb = _events_of(wsr(ws_gb), 2, {"gb"}, 10)
+        assert only_gb == {"gb": seen["gb"]}, (only_gb, seen)
+        only_ac = _events_of(lambda t: sse.next(timeout=t)["data"], 4, {"ga", "gc"}, 10)
+        assert only_ac == {"ga": seen["ga"], "gc": seen["gc"]}, (only_ac, seen)
+        only_gc = _events_of(wsr(ws_sub), 2, {"gc"}, 10)
+        assert only_gc == {"gc": seen["gc"]}, (only_gc, seen)
+        # nothing else was meant for them (every event of the fleet is in already)
+        _no_event_within(wsr(ws_gb), 0.5)
+        _no_event_within(wsr(ws_sub), 0.5)
+
+        # resume from the store: the replay is filtered the same way
+        ws_re = ws_open(c, pid, tok, "gateway=gb&last_event_id=0")
+        assert ws_re.ok
+        clients.append(ws_re)
+        replay = _events_of(wsr(ws_re), 2, {"gb"}, 10)
+        assert replay == {"gb": seen["gb"]}, (replay, seen)
+        _no_event_within(wsr(ws_re), 0.5)
+
+        # queries: gateway= (repeatable: any of), with the other filters
+        page = c.events(pid, tok, "?gateway=gb")
+        assert [e["id"] for e in page["events"]] == seen["gb"], page
+        assert all(e["data"]["tags"]["gateway"] == "gb" for e in page["events"])
+        page = c.events(pid, tok, "?gateway=ga&gateway=gc&level=warning")
+        assert sorted(e["id"] for e in page["events"]) == sorted(seen["ga"] + seen["gc"]), page
+        assert c.events(pid, tok, "?gateway=gd")["events"] == []
+        assert c.events(pid, tok, "?gateway=gb&level=error")["events"] == []
     finally:
+        for cl in clients:
+            try:
+                cl.close()
+            except Exception:  # noqa: BLE001  (cleanup)
+                pass
         close_all(*gws, c, b)
 
 

@@ -70,6 +70,16 @@ static void test_api_filter_from_query_builds_filter(void **state)
     assert_int_equal(f.level_mask, 0);
     assert_int_equal(f.min_level, -1);
     assert_int_equal(f.env_count, 0);
+    assert_int_equal(f.gw_count, 0);
+    assert_int_equal(evs_api_filter_from_query("gateway=gw2&environment=prod&gateway=gw%203", &f,
+                                               why, sizeof(why)),
+                     EVS_OK);
+    assert_int_equal(f.gw_count, 2);
+    assert_int_equal(f.env_count, 1);
+    assert_true(evs_filter_match_gateway(&f, "gw2", 3));
+    assert_true(evs_filter_match_gateway(&f, "gw 3", 4));
+    assert_false(evs_filter_match_gateway(&f, "gw1", 3));
+    assert_false(evs_filter_match_gateway(&f, "", 0));
 }
 
 static void test_api_filter_from_query_rejects_bad_values(void **state)
@@ -98,6 +108,21 @@ static void test_api_filter_from_query_rejects_bad_values(void **state)
     char longenv[300] = "environment=";
     memset(longenv + 12, 'x', CONFIG_EVS_ENV_MAX_BYTES + 1);
     assert_int_equal(evs_api_filter_from_query(longenv, &f, why, sizeof(why)), EVS_ERR_INVALID);
+    q[0] = '\0';
+    for (int i = 0; i <= CONFIG_EVS_FILTER_MAX_GATEWAYS; i++) {
+        char one[32];
+        snprintf(one, sizeof(one), "%sgateway=g%d", i ? "&" : "", i);
+        strcat(q, one);
+    }
+    assert_int_equal(evs_api_filter_from_query(q, &f, why, sizeof(why)), EVS_ERR_INVALID);
+    assert_non_null(strstr(why, "gateway"));
+    char longgw[300] = "gateway=";
+    memset(longgw + 8, 'g', CONFIG_EVS_GATEWAY_MAX_BYTES + 1);
+    assert_int_equal(evs_api_filter_from_query(longgw, &f, why, sizeof(why)), EVS_ERR_INVALID);
+    assert_non_null(strstr(why, "gateway"));
+    assert_int_equal(evs_api_filter_from_query("gateway=", &f, why, sizeof(why)), EVS_ERR_INVALID);
+    assert_int_equal(f.level_mask, 1u << EVS_LEVEL_DEBUG); /* untouched on error */
+    assert_int_equal(f.gw_count, 0);
 }
 
 static void test_api_utf8_valid_rejects_overlong_surrogates_truncated(void **state)

@@ -6,8 +6,10 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
+#include "evs_hub.h"
 #include "evs_types.h"
 
 static bool match(const evs_filter_t *f, evs_level_t l, const char *env)
@@ -104,6 +106,156 @@ static void test_filter_add_env_limits_enforced(void **state)
     assert_int_equal(f.env_count, CONFIG_EVS_FILTER_MAX_ENVS);
 }
 
+static void test_filter_gateways_match_exactly_and_never_without_one(void **state)
+{
+    (void)state;
+    evs_filter_t f;
+    evs_filter_clear(&f);
+    /* no gateway listed: every event matches, with or without a gateway */
+    assert_true(evs_filter_match_gateway(&f, "gw1", 3));
+    assert_true(evs_filter_match_gateway(&f, "", 0));
+    assert_true(evs_filter_match_gateway(NULL, "", 0));
+    assert_int_equal(evs_filter_add_gateway(&f, "gw2", 3), EVS_OK);
+    assert_int_equal(evs_filter_add_gateway(&f, "gw3", 3), EVS_OK);
+    assert_int_equal(evs_filter_add_gateway(&f, "gw3", 3), EVS_OK); /* duplicate: once */
+    assert_int_equal(f.gw_count, 2);
+    assert_true(evs_filter_match_gateway(&f, "gw2", 3));
+    assert_true(evs_filter_match_gateway(&f, "gw3", 3));
+    assert_false(evs_filter_match_gateway(&f, "gw1", 3));
+    assert_false(evs_filter_match_gateway(&f, "gw", 2));
+    assert_false(evs_filter_match_gateway(&f, "gw20", 4));
+    assert_false(evs_filter_match_gateway(&f, "", 0)); /* no gateway tag: never */
+    /* the gateway part leaves the level/environment part alone (the hub ANDs both) */
+    assert_true(match(&f, EVS_LEVEL_DEBUG, "anything"));
+    assert_int_equal(f.env_count, 0);
+}
+
+static void test_filter_add_gateway_limits_enforced(void **state)
+{
+    (void)state;
+    evs_filter_t f;
+    evs_filter_clear(&f);
+    char big[CONFIG_EVS_GATEWAY_MAX_BYTES + 1];
+    memset(big, 'g', sizeof(big));
+    assert_int_equal(evs_filter_add_gateway(&f, "", 0), EVS_ERR_INVALID);
+    assert_int_equal(evs_filter_add_gateway(&f, big, sizeof(big)), EVS_ERR_TOO_LARGE);
+    assert_int_equal(evs_filter_add_gateway(&f, big, sizeof(big) - 1), EVS_OK);
+    assert_true(evs_filter_match_gateway(&f, big, sizeof(big) - 1));
+    for (int i = 1; i < CONFIG_EVS_FILTER_MAX_GATEWAYS; i++) {
+        char g[2] = {'g', (char)('A' + i)};
+        assert_int_equal(evs_filter_add_gateway(&f, g, 2), EVS_OK);
+    }
+    assert_int_equal(evs_filter_add_gateway(&f, "one-more", 8), EVS_ERR_TOO_MANY);
+    assert_int_equal(f.gw_count, CONFIG_EVS_FILTER_MAX_GATEWAYS);
+    evs_filter_clear(&f);
+    assert_int_equal(f.gw_count, 0);
+}
+
+/* Through the hub: the gateway travels in the ring's slot header with each event, the
+ * per-subscriber filter lets only the listed gateways' events through (issue messages go to
+ * all), and a set_filter with a gateway takes effect for what is read next. */
+static void pub_gw(evs_hub_t *hub, int64_t id, const char *env, const char *gw)
+{
+    evs_msg_meta_t m;
+    memset(&m, 0, sizeof(m));
+    m.kind = EVS_MSG_EVENT;
+    m.project_id = 1;
+    m.event_id = id;
+    m.level = EVS_LEVEL_ERROR;
+    m.env_len = (uint8_t)strlen(env);
+    memcpy(m.env, env, m.env_len);
+    m.gw_len = (uint8_t)strlen(gw);
+    memcpy(m.gw, gw, m.gw_len);
+    char payload[32];
+    int n = snprintf(payload, sizeof(payload), "{\"id\":%lld}", (long long)id);
+    assert_int_equal(evs_hub_publish(hub, &m, payload, (size_t)n), EVS_OK);
+}
+
+static int64_t next_id(evs_sub_t *sub, char *gw_out)
+{
+    char buf[512]; /* a whole slot */
+    evs_hub_msg_t msg;
+    evs_hub_drop_t drop;
+    evs_err_t rc = evs_hub_read(sub, buf, sizeof(buf), &msg, &drop);
+    if (rc != EVS_OK) {
+        if (rc != EVS_ERR_AGAIN) {
+            fprintf(stderr, "read: %s\n", evs_strerror(rc));
+        }
+        return rc == EVS_ERR_AGAIN ? 0 : -1;
+    }
+    assert_int_equal(drop.count, 0);
+    if (msg.meta.kind != EVS_MSG_EVENT) {
+        strcpy(gw_out, "<issue>");
+        return -2;
+    }
+    memcpy(gw_out, msg.meta.gw, msg.meta.gw_len);
+    gw_out[msg.meta.gw_len] = '\0';
+    return msg.meta.event_id;
+}
+
+static void test_filter_gateway_applied_by_the_hub(void **state)
+{
+    (void)state;
+    evs_hub_config_t c = EVS_HUB_CONFIG_DEFAULT();
+    c.ring_slots = 32;
+    c.slot_size = 512;
+    c.backlog = 16;
+    c.max_subs = 4;
+    c.max_rooms = 2;
+    evs_hub_t *hub = NULL;
+    assert_int_equal(evs_hub_open(&c, &hub), EVS_OK);
+    evs_filter_t f;
+    evs_filter_clear(&f);
+    assert_int_equal(evs_filter_add_gateway(&f, "gw2", 3), EVS_OK);
+    evs_sub_t *gw2, *all;
+    assert_int_equal(evs_hub_subscribe(hub, 1, &f, &gw2), EVS_OK);
+    assert_int_equal(evs_hub_subscribe(hub, 1, NULL, &all), EVS_OK);
+    char longest[CONFIG_EVS_GATEWAY_MAX_BYTES + 1];
+    memset(longest, 'g', CONFIG_EVS_GATEWAY_MAX_BYTES);
+    longest[CONFIG_EVS_GATEWAY_MAX_BYTES] = '\0';
+    const char *gws[6] = {"gw1", "gw2", "gw3", "", "gw20", longest};
+    for (int i = 0; i < 6; i++) {
+        pub_gw(hub, i + 1, "production", gws[i]);
+    }
+    evs_msg_meta_t issue;
+    memset(&issue, 0, sizeof(issue));
+    issue.kind = EVS_MSG_ISSUE;
+    issue.project_id = 1;
+    assert_int_equal(evs_hub_publish(hub, &issue, "{}", 2), EVS_OK);
+    pub_gw(hub, 7, "staging", "gw2");
+    char got[CONFIG_EVS_GATEWAY_MAX_BYTES + 8];
+    assert_int_equal(next_id(gw2, got), 2);
+    assert_string_equal(got, "gw2");
+    assert_int_equal(next_id(gw2, got), -2); /* the issue message */
+    assert_int_equal(next_id(gw2, got), 7);
+    assert_int_equal(next_id(gw2, got), 0);
+    for (int i = 0; i < 6; i++) { /* unfiltered: all, each with its gateway intact */
+        assert_int_equal(next_id(all, got), i + 1);
+        assert_string_equal(got, gws[i]);
+    }
+    /* a publish with a gateway longer than the ring keeps is refused */
+    evs_msg_meta_t bad;
+    memset(&bad, 0, sizeof(bad));
+    bad.kind = EVS_MSG_EVENT;
+    bad.project_id = 1;
+    bad.event_id = 8;
+    bad.gw_len = CONFIG_EVS_GATEWAY_MAX_BYTES + 1;
+    assert_int_equal(evs_hub_publish(hub, &bad, "{}", 2), EVS_ERR_INVALID_ARG);
+    /* a new filter: two gateways AND an environment */
+    assert_int_equal(evs_filter_add_gateway(&f, "gw3", 3), EVS_OK);
+    assert_int_equal(evs_filter_add_env(&f, "staging", 7), EVS_OK);
+    evs_hub_set_filter(gw2, &f);
+    pub_gw(hub, 9, "staging", "gw1");
+    pub_gw(hub, 10, "production", "gw3");
+    pub_gw(hub, 11, "staging", "gw3");
+    pub_gw(hub, 12, "staging", "");
+    assert_int_equal(next_id(gw2, got), 11);
+    assert_int_equal(next_id(gw2, got), 0);
+    evs_hub_unsubscribe(gw2);
+    evs_hub_unsubscribe(all);
+    evs_hub_close(hub);
+}
+
 static void test_filter_names_roundtrip(void **state)
 {
     (void)state;
@@ -132,6 +284,9 @@ int main(void)
         cmocka_unit_test(test_filter_min_level_matches_that_or_more_severe),
         cmocka_unit_test(test_filter_envs_match_exactly),
         cmocka_unit_test(test_filter_add_env_limits_enforced),
+        cmocka_unit_test(test_filter_gateways_match_exactly_and_never_without_one),
+        cmocka_unit_test(test_filter_add_gateway_limits_enforced),
+        cmocka_unit_test(test_filter_gateway_applied_by_the_hub),
         cmocka_unit_test(test_filter_names_roundtrip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

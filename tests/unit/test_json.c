@@ -672,6 +672,42 @@ static void test_json_split_size_cap_applies_per_element(void **state)
     }
 }
 
+/* tags.gateway (set by the fleet's aggregator) is the gateway filter's key: a string of
+ * 1..CONFIG_EVS_GATEWAY_MAX_BYTES bytes, else none; nothing else sets it. */
+static void test_json_event_gateway_from_tags(void **state)
+{
+    (void)state;
+    evs_event_t ev;
+    evs_json_error_t err;
+
+    memset(&ev, 0x55, sizeof(ev)); /* a reused struct: the parser resets the gateway */
+    assert_int_equal(
+        parse("{\"message\":\"m\",\"tags\":{\"a\":\"b\",\"gateway\":\"gw2\"}}", &ev, &err), EVS_OK);
+    assert_int_equal(ev.gateway_len, 3);
+    assert_memory_equal(ev.gateway, "gw2", 3);
+    assert_int_equal(parse("{\"message\":\"m\",\"tags\":{\"a\":\"b\"}}", &ev, &err), EVS_OK);
+    assert_int_equal(ev.gateway_len, 0);
+    assert_int_equal(parse("{\"message\":\"m\",\"gateway\":\"gw2\"}", &ev, &err), EVS_OK);
+    assert_int_equal(ev.gateway_len, 0); /* only the tag counts */
+    assert_int_equal(parse("{\"message\":\"m\",\"tags\":{\"gateway\":\"\"}}", &ev, &err), EVS_OK);
+    assert_int_equal(ev.gateway_len, 0);
+    assert_int_equal(parse("{\"message\":\"m\",\"tags\":{\"gateway\":\"g\\u00e9\"}}", &ev, &err),
+                     EVS_OK);
+    assert_int_equal(ev.gateway_len, 3); /* decoded, as SQLite's json_extract sees it */
+    assert_memory_equal(ev.gateway, "g\xc3\xa9", 3);
+#if CONFIG_EVS_GATEWAY_MAX_BYTES < CONFIG_EVS_TAG_VALUE_MAX_BYTES
+    char in[CONFIG_EVS_TAG_VALUE_MAX_BYTES + 64];
+    snprintf(in, sizeof(in), "{\"message\":\"m\",\"tags\":{\"gateway\":\"%s\"}}",
+             rep('g', CONFIG_EVS_GATEWAY_MAX_BYTES));
+    assert_int_equal(parse(in, &ev, &err), EVS_OK);
+    assert_int_equal(ev.gateway_len, CONFIG_EVS_GATEWAY_MAX_BYTES);
+    snprintf(in, sizeof(in), "{\"message\":\"m\",\"tags\":{\"gateway\":\"%s\"}}",
+             rep('g', CONFIG_EVS_GATEWAY_MAX_BYTES + 1));
+    assert_int_equal(parse(in, &ev, &err), EVS_OK); /* a valid event: it just has no gateway */
+    assert_int_equal(ev.gateway_len, 0);
+#endif
+}
+
 /* ---- client messages ---------------------------------------------------------------------- */
 
 static void test_json_client_subscribe_parsed(void **state)
@@ -696,10 +732,23 @@ static void test_json_client_subscribe_parsed(void **state)
     assert_int_equal(f.min_level, -1);
     assert_int_equal(f.env_count, 2);
 
+    m = "{\"type\":\"subscribe\",\"filters\":{\"gateway\":\"gw2\"}}";
+    assert_int_equal(evs_json_parse_client_msg(m, strlen(m), &f, &err), EVS_OK);
+    assert_int_equal(f.gw_count, 1);
+    assert_memory_equal(f.gw[0], "gw2", 3);
+    assert_int_equal(f.env_count, 0);
+    assert_true(evs_filter_match_gateway(&f, "gw2", 3));
+    assert_false(evs_filter_match_gateway(&f, "gw1", 3));
+    m = "{\"type\":\"subscribe\",\"filters\":{\"gateway\":[\"gw1\",\"gw3\"],\"level\":\"error\"}}";
+    assert_int_equal(evs_json_parse_client_msg(m, strlen(m), &f, &err), EVS_OK);
+    assert_int_equal(f.gw_count, 2);
+    assert_int_equal(f.level_mask, 1u << EVS_LEVEL_ERROR);
+
     m = "{\"type\":\"subscribe\",\"filters\":{}}";
     assert_int_equal(evs_json_parse_client_msg(m, strlen(m), &f, &err), EVS_OK);
     assert_int_equal(f.level_mask, 0);
     assert_int_equal(f.env_count, 0);
+    assert_int_equal(f.gw_count, 0);
     assert_int_equal(f.min_level, -1);
     m = "{\"type\":\"subscribe\"}";
     f.level_mask = 3;
@@ -719,6 +768,15 @@ static void test_json_client_invalid_leaves_filter(void **state)
         at += (size_t)sprintf(envs + at, "%s\"e%d\"", i ? "," : "", i);
     }
     sprintf(envs + at, "]}}");
+    char gws[512];
+    at = (size_t)sprintf(gws, "{\"type\":\"subscribe\",\"filters\":{\"gateway\":[");
+    for (int i = 0; i <= CONFIG_EVS_FILTER_MAX_GATEWAYS; i++) {
+        at += (size_t)sprintf(gws + at, "%s\"g%d\"", i ? "," : "", i);
+    }
+    sprintf(gws + at, "]}}");
+    char longgw[CONFIG_EVS_GATEWAY_MAX_BYTES + 80];
+    snprintf(longgw, sizeof(longgw), "{\"type\":\"subscribe\",\"filters\":{\"gateway\":\"%s\"}}",
+             rep('g', CONFIG_EVS_GATEWAY_MAX_BYTES + 1));
     const struct {
         const char *in;
         const char *code;
@@ -742,6 +800,14 @@ static void test_json_client_invalid_leaves_filter(void **state)
         {"{\"type\":\"subscribe\",\"filters\":{\"colour\":\"red\"}}", "invalid_field", "filters"},
         {"{\"type\":\"subscribe\",\"filters\":[]}", "invalid_field", "filters"},
         {envs, "too_many", "filters.environment"},
+        {"{\"type\":\"subscribe\",\"filters\":{\"gateway\":\"\"}}", "invalid_field",
+         "filters.gateway"},
+        {"{\"type\":\"subscribe\",\"filters\":{\"gateway\":[\"gw1\",7]}}", "invalid_field",
+         "filters.gateway"},
+        {"{\"type\":\"subscribe\",\"filters\":{\"gateway\":{}}}", "invalid_field",
+         "filters.gateway"},
+        {gws, "too_many", "filters.gateway"},
+        {longgw, "invalid_field", "filters.gateway"},
     };
 
     evs_filter_clear(&f);
@@ -798,6 +864,17 @@ static void test_json_encoders_exact_output_and_small_buffer(void **state)
     CHECK_ENC("{\"type\":\"connected\",\"project_id\":7,\"last_event_id\":0,"
               "\"unresolved_count\":3,\"filters\":{}}",
               evs_json_encode_connected_msg(buf, cap, 7, 0, 3, NULL));
+    evs_filter_add_gateway(&f, "gw2", 3);
+    evs_filter_add_gateway(&f, "g\\w", 3);
+    CHECK_ENC("{\"level\":[\"error\",\"fatal\"],\"min_level\":\"warning\",\"environment\":"
+              "[\"prod\",\"a\\\"b\"],\"gateway\":[\"gw2\",\"g\\\\w\"]}",
+              evs_json_encode_filters(buf, cap, &f));
+    evs_filter_t g;
+    evs_filter_clear(&g);
+    evs_filter_add_gateway(&g, "gw1", 3);
+    CHECK_ENC("{\"type\":\"connected\",\"project_id\":7,\"last_event_id\":0,"
+              "\"unresolved_count\":3,\"filters\":{\"gateway\":[\"gw1\"]}}",
+              evs_json_encode_connected_msg(buf, cap, 7, 0, 3, &g));
     CHECK_ENC("{\"type\":\"event\",\"id\":12,\"issue_id\":-1,\"data\":{\"a\":1}}",
               evs_json_encode_event_msg(buf, cap, 12, -1, "{\"a\":1}", 7));
     CHECK_ENC("{\"id\":9223372036854775807,\"issue_id\":0,\"data\":{}}",
@@ -1028,6 +1105,7 @@ int main(void)
         cmocka_unit_test(test_json_split_single_object_passed_whole),
         cmocka_unit_test(test_json_split_limits_and_errors),
         cmocka_unit_test(test_json_split_size_cap_applies_per_element),
+        cmocka_unit_test(test_json_event_gateway_from_tags),
         cmocka_unit_test(test_json_client_subscribe_parsed),
         cmocka_unit_test(test_json_client_invalid_leaves_filter),
         cmocka_unit_test(test_json_encoders_exact_output_and_small_buffer),

@@ -963,6 +963,112 @@ static void test_store_query_filters_apply(void **state)
     rm_db();
 }
 
+/* gateway= on queries, replay and gap counts: json_extract(json,'$.tags.gateway') IN (...), the
+ * same set the streams' evs_filter_match_gateway() lets through: events without a (string)
+ * gateway tag never match; gateway AND environment AND level. */
+static void test_store_query_gateway_filter(void **state)
+{
+    (void)state;
+    evs_store_config_t c = base_cfg();
+    evs_store_t *st = NULL;
+    assert_int_equal(evs_store_open(&c, &st), EVS_OK);
+    uint32_t pid = mk_project(st, "fleet", 1);
+    /* i % 6: gw1, gw2, gw3, no tags, tags without gateway, a numeric gateway ("gw2" never) */
+    const char *jsons[6] = {"{\"tags\":{\"gateway\":\"gw1\"}}",
+                            "{\"tags\":{\"a\":\"b\",\"gateway\":\"gw2\"}}",
+                            "{\"tags\":{\"gateway\":\"gw3\"}}",
+                            "{}",
+                            "{\"tags\":{\"a\":\"gw2\"},\"gateway\":\"gw2\"}",
+                            "{\"tags\":{\"gateway\":2}}"};
+    const char *envs[2] = {"production", "staging"};
+    evs_event_t ev[36];
+    evs_ingest_result_t r[36];
+    for (int i = 0; i < 36; i++) {
+        mk_event(&ev[i], (evs_level_t)(i % 5), envs[i % 2], i, jsons[i % 6]);
+        ingest_ok(st, pid, &ev[i], &r[i]);
+    }
+    evs_filter_t f;
+    uint64_t cnt;
+    int64_t first = 0, last = 0;
+
+    evs_filter_clear(&f);
+    assert_int_equal(evs_filter_add_gateway(&f, "gw2", 3), EVS_OK);
+    memset(&s_rows, 0, sizeof(s_rows));
+    assert_int_equal(evs_store_events_after(st, pid, 0, 100, &f, row_fn, &s_rows, NULL), EVS_OK);
+    assert_int_equal(s_rows.n, 6);
+    for (int i = 0; i < s_rows.n; i++) {
+        assert_int_equal(s_rows.id[i], r[6 * i + 1].event_id);
+    }
+    assert_int_equal(evs_store_events_count(st, pid, 0, INT64_MAX, &f, &cnt, &first, &last),
+                     EVS_OK);
+    assert_int_equal(cnt, 6);
+    assert_int_equal(first, r[1].event_id);
+    assert_int_equal(last, r[31].event_id);
+    /* a gap count between two ids (what a lapped stream client is told it missed) */
+    assert_int_equal(
+        evs_store_events_count(st, pid, r[1].event_id, r[31].event_id, &f, &cnt, NULL, NULL),
+        EVS_OK);
+    assert_int_equal(cnt, 4);
+
+    /* two gateways (any of), AND an environment, newest 3 */
+    assert_int_equal(evs_filter_add_gateway(&f, "gw3", 3), EVS_OK);
+    assert_int_equal(evs_filter_add_env(&f, "staging", 7), EVS_OK);
+    int expect = 0;
+    int64_t want[36];
+    for (int i = 0; i < 36; i++) {
+        if ((i % 6 == 1 || i % 6 == 2) && i % 2 == 1) {
+            want[expect++] = r[i].event_id;
+        }
+    }
+    assert_int_equal(expect, 6); /* i % 6 == 1 (odd) only */
+    assert_int_equal(evs_store_events_count(st, pid, 0, INT64_MAX, &f, &cnt, NULL, NULL), EVS_OK);
+    assert_int_equal(cnt, (uint64_t)expect);
+    memset(&s_rows, 0, sizeof(s_rows));
+    assert_int_equal(evs_store_events_newest(st, pid, 0, INT64_MAX, 3, &f, row_fn, &s_rows),
+                     EVS_OK);
+    assert_int_equal(s_rows.n, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(s_rows.id[i], want[expect - 3 + i]);
+    }
+    /* AND a level */
+    evs_filter_clear(&f);
+    assert_int_equal(evs_filter_add_gateway(&f, "gw1", 3), EVS_OK);
+    f.min_level = EVS_LEVEL_ERROR;
+    expect = 0;
+    for (int i = 0; i < 36; i++) {
+        expect += i % 6 == 0 && i % 5 >= 3;
+    }
+    assert_int_equal(evs_store_events_count(st, pid, 0, INT64_MAX, &f, &cnt, NULL, NULL), EVS_OK);
+    assert_int_equal(cnt, (uint64_t)expect);
+
+    /* a gateway no event has; a prefix of one; the numeric tag's text */
+    const char *none[3] = {"gw4", "gw", "2"};
+    for (int k = 0; k < 3; k++) {
+        evs_filter_clear(&f);
+        assert_int_equal(evs_filter_add_gateway(&f, none[k], strlen(none[k])), EVS_OK);
+        assert_int_equal(evs_store_events_count(st, pid, 0, INT64_MAX, &f, &cnt, NULL, NULL),
+                         EVS_OK);
+        assert_int_equal(cnt, 0);
+    }
+    /* the most gateways and environments in one filter: every parameter bound in order */
+    evs_filter_clear(&f);
+    for (int i = 0; i < CONFIG_EVS_FILTER_MAX_ENVS; i++) {
+        char e[8];
+        snprintf(e, sizeof(e), "e%d", i);
+        assert_int_equal(evs_filter_add_env(&f, i == 0 ? "production" : e, i == 0 ? 10 : strlen(e)),
+                         EVS_OK);
+    }
+    for (int i = 0; i < CONFIG_EVS_FILTER_MAX_GATEWAYS; i++) {
+        char g[8];
+        snprintf(g, sizeof(g), "gw%d", i == CONFIG_EVS_FILTER_MAX_GATEWAYS - 1 ? 3 : 10 + i);
+        assert_int_equal(evs_filter_add_gateway(&f, g, strlen(g)), EVS_OK);
+    }
+    assert_int_equal(evs_store_events_count(st, pid, 0, INT64_MAX, &f, &cnt, NULL, NULL), EVS_OK);
+    assert_int_equal(cnt, 6); /* gw3 (i % 6 == 2: 2, 8, .., 32), all of them production */
+    evs_store_close(st);
+    rm_db();
+}
+
 typedef struct proj_acc {
     int n;
     uint32_t ids[8];
@@ -1301,6 +1407,7 @@ int main(void)
         cmocka_unit_test(test_store_retention_by_size_bounds_file),
         cmocka_unit_test(test_store_ids_never_reused_after_everything_deleted),
         cmocka_unit_test(test_store_query_filters_apply),
+        cmocka_unit_test(test_store_query_gateway_filter),
         cmocka_unit_test(test_store_projects_and_key_lookup),
         cmocka_unit_test(test_store_notices_before_done),
         cmocka_unit_test(test_store_close_drains_queue),

@@ -121,9 +121,10 @@ evs_err_t evs_api_query_get(const char *query, const char *name, size_t index, c
 
 /**
  * @brief Build a filter from `level=` (repeatable, or comma separated), `min_level=` and
- *        `environment=` (repeatable) query parameters.
+ *        `environment=` and `gateway=` (each repeatable: any of) query parameters.
  * @param[out] why a human readable reason on error (may be NULL).
- * @return EVS_OK, EVS_ERR_INVALID (unknown level, too many / too long environments).
+ * @return EVS_OK, EVS_ERR_INVALID (unknown level, too many / too long environments or
+ *         gateways).
  */
 evs_err_t evs_api_filter_from_query(const char *query, evs_filter_t *out, char *why,
                                     size_t why_cap);

@@ -392,6 +392,25 @@ evs_err_t evs_api_filter_from_query(const char *query, evs_filter_t *out, char *
             return EVS_ERR_INVALID;
         }
     }
+    for (size_t i = 0;; i++) {
+        e = evs_api_query_get(query, "gateway", i, v, sizeof(v));
+        if (e == EVS_ERR_NOT_FOUND) {
+            break;
+        }
+        if (e != EVS_OK) {
+            set_why(why, why_cap, "gateway: value too long%s", "");
+            return EVS_ERR_INVALID;
+        }
+        e = evs_filter_add_gateway(&f, v, strlen(v));
+        if (e == EVS_ERR_TOO_MANY) {
+            set_why(why, why_cap, "gateway: too many values%s", "");
+            return EVS_ERR_INVALID;
+        }
+        if (e != EVS_OK) {
+            set_why(why, why_cap, "gateway: invalid value \"%.40s\"", v);
+            return EVS_ERR_INVALID;
+        }
+    }
     *out = f;
     return EVS_OK;
 }

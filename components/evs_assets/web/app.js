@@ -62,27 +62,33 @@
 
   // ---- filters -------------------------------------------------------------------------------
   function readFilters() {
-    const env = $('f-env').value.split(',').map((x) => x.trim()).filter(Boolean);
-    return { level: $('f-level').value, min_level: $('f-min').value, environment: env };
+    const list = (id) => $(id).value.split(',').map((x) => x.trim()).filter(Boolean);
+    return { level: $('f-level').value, min_level: $('f-min').value, environment: list('f-env'), gateway: list('f-gw') };
   }
   function filterMsg(f) { // the object of the subscribe message; empty = everything
     const o = {};
     if (f.level) o.level = f.level;
     if (f.min_level) o.min_level = f.min_level;
     if (f.environment.length) o.environment = f.environment.length === 1 ? f.environment[0] : f.environment;
+    if (f.gateway.length) o.gateway = f.gateway.length === 1 ? f.gateway[0] : f.gateway;
     return o;
   }
   function filterQuery(f, q) {
     if (f.level) q.append('level', f.level);
     if (f.min_level) q.append('min_level', f.min_level);
     for (const e of f.environment) q.append('environment', e);
+    for (const g of f.gateway) q.append('gateway', g);
     return q;
   }
   function matches(f, d) { // the server filters; this only hides what raced a filter change
     const lv = d.level || 'error';
     if (f.level && f.level !== lv) return false;
     if (f.min_level && LEVELS.indexOf(lv) < LEVELS.indexOf(f.min_level)) return false;
+    if (f.gateway.length && !f.gateway.includes(gatewayOf(d))) return false;
     return !f.environment.length || f.environment.includes(d.environment || 'production');
+  }
+  function gatewayOf(d) { // a central evstreamd (fleet) tags each event with its gateway
+    return d.tags && typeof d.tags.gateway === 'string' ? d.tags.gateway : null;
   }
 
   // ---- events list ---------------------------------------------------------------------------
@@ -95,8 +101,12 @@
     li.dataset.id = m.id;
     li.dataset.level = levelOf(d.level);
     li.dataset.env = d.environment || 'production';
-    li.append(el('span', 'lv ' + levelOf(d.level), levelOf(d.level)), el('span', 'env', d.environment || 'production'),
-      el('span', 'msg', d.message || [ex.type, ex.value].filter(Boolean).join(': ') || '(no message)'),
+    li.append(el('span', 'lv ' + levelOf(d.level), levelOf(d.level)), el('span', 'env', d.environment || 'production'));
+    if (gatewayOf(d) !== null) {
+      li.dataset.gateway = gatewayOf(d);
+      li.append(el('span', 'env gw', gatewayOf(d)));
+    }
+    li.append(el('span', 'msg', d.message || [ex.type, ex.value].filter(Boolean).join(': ') || '(no message)'),
       age(when(d.timestamp)));
     li.addEventListener('click', () => {
       if (li.classList.toggle('open')) li.append(el('pre', '', JSON.stringify(m, null, 2)));
@@ -292,6 +302,10 @@
     const f = readFilters();
     if (f.environment.some((e) => new TextEncoder().encode(e).length > 64)) { // the server's limit
       status('an environment has at most 64 bytes', true);
+      return;
+    }
+    if (f.gateway.some((g) => new TextEncoder().encode(g).length > 64)) { // CONFIG_EVS_GATEWAY_MAX_BYTES
+      status('a gateway id has at most 64 bytes', true);
       return;
     }
     s.filters = f;

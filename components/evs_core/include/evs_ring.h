@@ -23,7 +23,7 @@ extern "C" {
 #endif
 
 typedef enum evs_msg_kind {
-    EVS_MSG_EVENT = 1,       /**< an "event" message; carries event_id, level, environment */
+    EVS_MSG_EVENT = 1,       /**< an "event" message; event_id, level, environment, gateway */
     EVS_MSG_ISSUE = 2,       /**< an "issue" message: goes to every subscriber of the room */
     EVS_MSG_ISSUE_COUNT = 3, /**< an "issue_count" message: goes to every subscriber of the room */
 } evs_msg_kind_t;
@@ -36,6 +36,8 @@ typedef struct evs_msg_meta {
     evs_level_t level;
     uint8_t env_len;
     char env[CONFIG_EVS_ENV_MAX_BYTES];
+    uint8_t gw_len; /**< the event's gateway (tags.gateway), 0: none */
+    char gw[CONFIG_EVS_GATEWAY_MAX_BYTES];
 } evs_msg_meta_t;
 
 /* A slot word: the machine word, so that a copy is one plain load or store per word. */
@@ -54,12 +56,15 @@ typedef union evs_ring_cell {
 /** Kind of a continuation slot (ring-internal, outside evs_msg_kind_t): no message, project 0. */
 #define EVS_RING_KIND_CONT 4u
 
-/** Fixed header bytes after the stamp: kind/level/env_len, project, len, pad, event id, mark. */
+/** Fixed header bytes after the stamp: kind/level/env_len/gw_len, project, len, pad, event id,
+ *  mark. */
 #define EVS_RING_FIXED_BYTES 32u
 /** Environment bytes reserved in each slot header (CONFIG_EVS_ENV_MAX_BYTES rounded up to 8). */
 #define EVS_RING_ENV_BYTES ((((unsigned)CONFIG_EVS_ENV_MAX_BYTES) + 7u) & ~7u)
+/** Gateway bytes reserved in each slot header (CONFIG_EVS_GATEWAY_MAX_BYTES rounded up to 8). */
+#define EVS_RING_GW_BYTES ((((unsigned)CONFIG_EVS_GATEWAY_MAX_BYTES) + 7u) & ~7u)
 /** Bytes of every slot taken by its header (stamp + meta); the rest is payload. */
-#define EVS_RING_HDR_BYTES (8u + EVS_RING_FIXED_BYTES + EVS_RING_ENV_BYTES)
+#define EVS_RING_HDR_BYTES (8u + EVS_RING_FIXED_BYTES + EVS_RING_ENV_BYTES + EVS_RING_GW_BYTES)
 
 /**
  * A ring. Fields are private; they are in the header only so that EVS_RING_DEFINE can place a
@@ -129,7 +134,7 @@ uint64_t evs_ring_head(const evs_ring_t *r);
 
 /**
  * @brief Write one message into the next slot, overwriting the oldest.
- * @param[in]  meta    copied (env_len bytes of env).
+ * @param[in]  meta    copied (env_len bytes of env, gw_len bytes of gw).
  * @param[in]  mark    an opaque 64-bit value stored with the message (the hub stores the
  *                     newest event id published so far).
  * @param[in]  payload @p len bytes, copied.

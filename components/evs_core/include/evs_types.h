@@ -37,7 +37,8 @@ evs_err_t evs_level_parse(const char *s, size_t len, evs_level_t *out);
  * A stream client's filter. Empty (level_mask == 0, min_level < 0, env_count == 0) matches
  * everything. `levels` and `min_level` are kept apart so they can be echoed back as given; a
  * message matches when its level is in level_mask (if set) AND >= min_level (if set) AND its
- * environment equals one of env[] (if any).
+ * environment equals one of env[] (if any) AND its gateway (tags.gateway, set by the fleet's
+ * aggregator) equals one of gw[] (if any: an event without a gateway then never matches).
  */
 typedef struct evs_filter {
     uint8_t level_mask; /**< bit (1u << level) per accepted level; 0 = any */
@@ -45,6 +46,9 @@ typedef struct evs_filter {
     uint8_t env_count;
     uint8_t env_len[CONFIG_EVS_FILTER_MAX_ENVS];
     char env[CONFIG_EVS_FILTER_MAX_ENVS][CONFIG_EVS_ENV_MAX_BYTES];
+    uint8_t gw_count;
+    uint8_t gw_len[CONFIG_EVS_FILTER_MAX_GATEWAYS];
+    char gw[CONFIG_EVS_FILTER_MAX_GATEWAYS][CONFIG_EVS_GATEWAY_MAX_BYTES];
 } evs_filter_t;
 
 /** Reset @p f to "match everything". */
@@ -54,8 +58,15 @@ void evs_filter_add_level(evs_filter_t *f, evs_level_t level);
 /** @return EVS_OK, EVS_ERR_TOO_MANY (more than CONFIG_EVS_FILTER_MAX_ENVS) or
  *  EVS_ERR_TOO_LARGE (longer than CONFIG_EVS_ENV_MAX_BYTES) / EVS_ERR_INVALID (empty). */
 evs_err_t evs_filter_add_env(evs_filter_t *f, const char *env, size_t len);
-/** @return true when an event of @p level in environment @p env matches @p f. */
+/** @return true when an event of @p level in environment @p env matches @p f (its level and
+ *  environment parts; the gateway part is evs_filter_match_gateway()). */
 bool evs_filter_match(const evs_filter_t *f, evs_level_t level, const char *env, size_t env_len);
+/** As evs_filter_add_env(), for a gateway id (CONFIG_EVS_FILTER_MAX_GATEWAYS of at most
+ *  CONFIG_EVS_GATEWAY_MAX_BYTES). */
+evs_err_t evs_filter_add_gateway(evs_filter_t *f, const char *gw, size_t len);
+/** @return true when @p f lists no gateway, or lists @p gw (@p gw_len 0: the event has none,
+ *  which then never matches a gateway filter). */
+bool evs_filter_match_gateway(const evs_filter_t *f, const char *gw, size_t gw_len);
 
 /** Value of one hexadecimal digit ('0'-'9', 'a'-'f', 'A'-'F'), or -1. */
 int evs_hexval(char c);
@@ -94,6 +105,10 @@ typedef struct evs_event {
     evs_level_t level;
     char environment[CONFIG_EVS_ENV_MAX_BYTES + 1];
     uint8_t environment_len;
+    /** tags.gateway when it is a string of 1..CONFIG_EVS_GATEWAY_MAX_BYTES bytes (the fleet's
+     *  aggregator sets it), else gateway_len 0; routes the gateway filter. Not NUL terminated. */
+    char gateway[CONFIG_EVS_GATEWAY_MAX_BYTES];
+    uint8_t gateway_len;
     char title[EVS_TITLE_MAX]; /**< issue title: "Type: value" or the message, truncated */
     uint8_t fingerprint[EVS_FINGERPRINT_LEN];
     int64_t timestamp_ms; /**< event time, ms since the epoch UTC */

@@ -225,7 +225,8 @@ static bool sub_wants(const evs_sub_t *sub, const evs_msg_meta_t *m)
         return true;
     }
     return m->event_id > atomic_load_explicit(&sub->floor, memory_order_relaxed) &&
-           evs_filter_match(&sub->filter, m->level, m->env, m->env_len);
+           evs_filter_match(&sub->filter, m->level, m->env, m->env_len) &&
+           evs_filter_match_gateway(&sub->filter, m->gw, m->gw_len);
 }
 
 evs_err_t evs_hub_publish(evs_hub_t *hub, const evs_msg_meta_t *meta, const void *payload,
@@ -233,6 +234,7 @@ evs_err_t evs_hub_publish(evs_hub_t *hub, const evs_msg_meta_t *meta, const void
 {
     if (hub == NULL || meta == NULL || (payload == NULL && len > 0) || meta->kind < EVS_MSG_EVENT ||
         meta->kind > EVS_MSG_ISSUE_COUNT || meta->env_len > CONFIG_EVS_ENV_MAX_BYTES ||
+        meta->gw_len > CONFIG_EVS_GATEWAY_MAX_BYTES ||
         (meta->kind == EVS_MSG_EVENT &&
          (meta->event_id <= 0 || (unsigned)meta->level >= EVS_LEVEL_COUNT))) {
         return EVS_ERR_INVALID_ARG;

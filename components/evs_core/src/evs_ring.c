@@ -27,7 +27,8 @@
 /* Word offsets (from the cell after the stamp) of the header parts and the payload. */
 #define EVS__OFF_FIXED   0u
 #define EVS__OFF_ENV     (EVS_RING_FIXED_BYTES / EVS__W)
-#define EVS__OFF_PAYLOAD ((EVS_RING_FIXED_BYTES + EVS_RING_ENV_BYTES) / EVS__W)
+#define EVS__OFF_GW      ((EVS_RING_FIXED_BYTES + EVS_RING_ENV_BYTES) / EVS__W)
+#define EVS__OFF_PAYLOAD ((EVS_RING_FIXED_BYTES + EVS_RING_ENV_BYTES + EVS_RING_GW_BYTES) / EVS__W)
 
 static inline _Atomic evs_ring_word_t *slot_word(evs_ring_cell_t *slot, size_t i)
 {
@@ -168,7 +169,7 @@ evs_err_t evs_ring_publish(evs_ring_t *r, const evs_msg_meta_t *meta, int64_t ma
                            const void *payload, size_t len, uint64_t *seq)
 {
     if (r == NULL || meta == NULL || (payload == NULL && len > 0) ||
-        meta->env_len > CONFIG_EVS_ENV_MAX_BYTES) {
+        meta->env_len > CONFIG_EVS_ENV_MAX_BYTES || meta->gw_len > CONFIG_EVS_GATEWAY_MAX_BYTES) {
         return EVS_ERR_INVALID_ARG;
     }
     if (len > evs_ring_payload_max(r)) {
@@ -181,7 +182,7 @@ evs_err_t evs_ring_publish(evs_ring_t *r, const evs_msg_meta_t *meta, int64_t ma
 
     uint32_t h[EVS_RING_FIXED_BYTES / 4];
     h[0] = ((uint32_t)meta->kind & 0xffu) | (((uint32_t)meta->level & 0xffu) << 8) |
-           ((uint32_t)meta->env_len << 16);
+           ((uint32_t)meta->env_len << 16) | ((uint32_t)meta->gw_len << 24);
     h[1] = meta->project_id;
     h[2] = (uint32_t)len;
     h[3] = 0;
@@ -208,6 +209,7 @@ evs_err_t evs_ring_publish(evs_ring_t *r, const evs_msg_meta_t *meta, int64_t ma
     atomic_thread_fence(memory_order_release); /* odd stamp visible before any new word */
     store_bytes(slot, EVS__OFF_FIXED, h, sizeof(h));
     store_bytes(slot, EVS__OFF_ENV, meta->env, meta->env_len);
+    store_bytes(slot, EVS__OFF_GW, meta->gw, meta->gw_len);
     store_bytes(slot, EVS__OFF_PAYLOAD, payload, first);
     atomic_store_explicit(&slot->stamp, 2 * s + 2, memory_order_release);
     /* seq_cst: the hub's "publish, then look at armed flags" half of the Dekker pattern. */
@@ -262,9 +264,11 @@ static evs_err_t ring_get(const evs_ring_t *r, uint64_t seq, evs_msg_meta_t *met
     uint32_t h[EVS_RING_FIXED_BYTES / 4];
     load_bytes(h, slot, EVS__OFF_FIXED, sizeof(h));
     size_t env_len = (h[0] >> 16) & 0xffu;
+    size_t gw_len = (h[0] >> 24) & 0xffu;
     size_t len = h[2];
     evs_err_t rc = EVS_OK;
-    if (env_len > CONFIG_EVS_ENV_MAX_BYTES || len > evs_ring_payload_max(r)) {
+    if (env_len > CONFIG_EVS_ENV_MAX_BYTES || gw_len > CONFIG_EVS_GATEWAY_MAX_BYTES ||
+        len > evs_ring_payload_max(r)) {
         rc = EVS_ERR_INTERNAL; /* torn header: the stamp check below must fail */
     } else {
         if (meta != NULL) {
@@ -274,6 +278,8 @@ static evs_err_t ring_get(const evs_ring_t *r, uint64_t seq, evs_msg_meta_t *met
             meta->project_id = h[1];
             memcpy(&meta->event_id, &h[4], 8);
             load_bytes(meta->env, slot, EVS__OFF_ENV, env_len);
+            meta->gw_len = (uint8_t)gw_len;
+            load_bytes(meta->gw, slot, EVS__OFF_GW, gw_len);
         }
         if (buf != NULL) {
             if (accept != NULL && !accept(ctx, meta)) {

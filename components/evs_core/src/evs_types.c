@@ -119,6 +119,41 @@ bool evs_filter_match(const evs_filter_t *f, evs_level_t level, const char *env,
     return false;
 }
 
+evs_err_t evs_filter_add_gateway(evs_filter_t *f, const char *gw, size_t len)
+{
+    if (len == 0) {
+        return EVS_ERR_INVALID;
+    }
+    if (len > CONFIG_EVS_GATEWAY_MAX_BYTES) {
+        return EVS_ERR_TOO_LARGE;
+    }
+    for (unsigned i = 0; i < f->gw_count; i++) {
+        if (f->gw_len[i] == len && memcmp(f->gw[i], gw, len) == 0) {
+            return EVS_OK; /* already listed */
+        }
+    }
+    if (f->gw_count >= CONFIG_EVS_FILTER_MAX_GATEWAYS) {
+        return EVS_ERR_TOO_MANY;
+    }
+    memcpy(f->gw[f->gw_count], gw, len);
+    f->gw_len[f->gw_count] = (uint8_t)len;
+    f->gw_count++;
+    return EVS_OK;
+}
+
+bool evs_filter_match_gateway(const evs_filter_t *f, const char *gw, size_t gw_len)
+{
+    if (f == NULL || f->gw_count == 0) {
+        return true;
+    }
+    for (unsigned i = 0; gw_len > 0 && i < f->gw_count && i < CONFIG_EVS_FILTER_MAX_GATEWAYS; i++) {
+        if (f->gw_len[i] == gw_len && memcmp(f->gw[i], gw, gw_len) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 size_t evs_u64_dec(char *out, uint64_t v)
 {
     char rev[EVS_U64_DEC_MAX];

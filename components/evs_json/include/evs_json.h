@@ -79,9 +79,9 @@ evs_err_t evs_json_split_events(const char *body, size_t len, size_t max_elems, 
 bool evs_json_utf8_valid(const char *s, size_t len);
 
 /**
- * Parse a message a stream client sent: `{"type":"subscribe","filters":{...}}`. Levels and
- * environments may be a string or an array of strings; `min_level` a level. Missing or null
- * "filters" (or `{}`) means everything; unknown filter keys are refused; other top-level keys
+ * Parse a message a stream client sent: `{"type":"subscribe","filters":{...}}`. Levels,
+ * environments and gateways may be a string or an array of strings; `min_level` a level. Missing or
+ * null "filters" (or `{}`) means everything; unknown filter keys are refused; other top-level keys
  * are ignored. At most CONFIG_EVS_EVENT_MAX_BYTES. Thread-safe.
  * @return EVS_OK (@p out replaced), EVS_ERR_INVALID (@p err says why; @p out untouched).
  */
@@ -91,9 +91,9 @@ evs_err_t evs_json_parse_client_msg(const char *in, size_t len, evs_filter_t *ou
 /* ---- encoders: each returns the number of bytes written (no NUL counted; a NUL is written
  * when room remains), or 0 when @p cap is too small. Strings are JSON-escaped. ---------------- */
 
-/** `{"level":...,"min_level":...,"environment":[...]}`, only the keys set (empty filter: `{}`).
- *  "level" is a string when one level is set, else an array (ascending severity);
- *  "environment" is always an array. */
+/** `{"level":...,"min_level":...,"environment":[...],"gateway":[...]}`, only the keys set
+ *  (empty filter: `{}`). "level" is a string when one level is set, else an array (ascending
+ *  severity); "environment" and "gateway" are always arrays. */
 size_t evs_json_encode_filters(char *buf, size_t cap, const evs_filter_t *f);
 /** `{"type":"event","id":N,"issue_id":M,"data":<json>}` */
 size_t evs_json_encode_event_msg(char *buf, size_t cap, int64_t event_id, int64_t issue_id,

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* evs_json_parse_client_msg: what a stream client may send over its WebSocket, today only
- * {"type":"subscribe","filters":{"level","environment","min_level"}}. The filter is built
+ * {"type":"subscribe","filters":{"level","environment","gateway","min_level"}}. The filter is built
  * aside and copied out only when the whole message is valid, so a bad message leaves the
  * client's previous filter in place. */
 #include "json_priv.h"
@@ -55,6 +55,32 @@ static evs_err_t add_env(evs_filter_t *f, const cJSON *v, evs_json_error_t *err)
     return EVS_OK;
 }
 
+static evs_err_t add_gateway(evs_filter_t *f, const cJSON *v, evs_json_error_t *err)
+{
+    evs_err_t rc;
+
+    if (!cJSON_IsString(v)) {
+        return cbad(err, "invalid_field", "filters.gateway",
+                    "must be a string or an array of strings");
+    }
+    rc = evs_filter_add_gateway(f, v->valuestring, strlen(v->valuestring));
+    if (rc == EVS_ERR_TOO_MANY) {
+        evs__json_err_n(err, "too_many", "filters.gateway",
+                        "lists more gateways than the maximum of ", CONFIG_EVS_FILTER_MAX_GATEWAYS,
+                        "");
+        return EVS_ERR_INVALID;
+    }
+    if (rc == EVS_ERR_TOO_LARGE) {
+        evs__json_err_n(err, "invalid_field", "filters.gateway", "is longer than ",
+                        CONFIG_EVS_GATEWAY_MAX_BYTES, " bytes");
+        return EVS_ERR_INVALID;
+    }
+    if (rc != EVS_OK) {
+        return cbad(err, "invalid_field", "filters.gateway", "must not be empty");
+    }
+    return EVS_OK;
+}
+
 /* A string or an array of strings, each passed to @p add. */
 static evs_err_t one_or_many(evs_filter_t *f, const cJSON *v, evs_json_error_t *err,
                              evs_err_t (*add)(evs_filter_t *, const cJSON *, evs_json_error_t *))
@@ -87,6 +113,8 @@ static evs_err_t parse_filters(const cJSON *filters, evs_filter_t *f, evs_json_e
             rc = one_or_many(f, c, err, add_level);
         } else if (strcmp(c->string, "environment") == 0) {
             rc = one_or_many(f, c, err, add_env);
+        } else if (strcmp(c->string, "gateway") == 0) {
+            rc = one_or_many(f, c, err, add_gateway);
         } else if (strcmp(c->string, "min_level") == 0) {
             evs_level_t l;
             if (!cJSON_IsString(c) ||
@@ -98,7 +126,7 @@ static evs_err_t parse_filters(const cJSON *filters, evs_filter_t *f, evs_json_e
             rc = EVS_OK;
         } else {
             return cbad(err, "invalid_field", "filters",
-                        "has an unknown key (known: level, environment, min_level)");
+                        "has an unknown key (known: level, environment, gateway, min_level)");
         }
         if (rc != EVS_OK) {
             return rc;

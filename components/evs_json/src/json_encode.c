@@ -201,6 +201,21 @@ static void wr_filters(evs__wr_t *w, const evs_filter_t *f)
             evs__wr_jstr(w, f->env[i], el);
         }
         evs__wr_char(w, ']');
+        first = false;
+    }
+    if (f != NULL && f->gw_count > 0) {
+        unsigned n = f->gw_count <= CONFIG_EVS_FILTER_MAX_GATEWAYS ? f->gw_count
+                                                                   : CONFIG_EVS_FILTER_MAX_GATEWAYS;
+        evs__wr_cstr(w, first ? "\"gateway\":[" : ",\"gateway\":[");
+        for (unsigned i = 0; i < n; i++) {
+            if (i > 0) {
+                evs__wr_char(w, ',');
+            }
+            size_t gl = f->gw_len[i] <= CONFIG_EVS_GATEWAY_MAX_BYTES ? f->gw_len[i]
+                                                                     : CONFIG_EVS_GATEWAY_MAX_BYTES;
+            evs__wr_jstr(w, f->gw[i], gl);
+        }
+        evs__wr_char(w, ']');
     }
     evs__wr_char(w, '}');
 }

@@ -293,7 +293,7 @@ static evs_err_t check_fingerprint(ev_ctx_t *x, const cJSON *it)
     return EVS_OK;
 }
 
-static evs_err_t check_tags(ev_ctx_t *x, const cJSON *it)
+static evs_err_t check_tags(ev_ctx_t *x, const cJSON *it, evs_event_t *ev)
 {
     size_t n = 0;
     char field[64];
@@ -321,8 +321,13 @@ static evs_err_t check_tags(ev_ctx_t *x, const cJSON *it)
         if (!cJSON_IsString(c)) {
             return bad(x, "invalid_field", field, "must be a string");
         }
-        if (strlen(c->valuestring) > CONFIG_EVS_TAG_VALUE_MAX_BYTES) {
+        size_t vl = strlen(c->valuestring);
+        if (vl > CONFIG_EVS_TAG_VALUE_MAX_BYTES) {
             return bad_n(x, field, "is longer than ", CONFIG_EVS_TAG_VALUE_MAX_BYTES, " bytes");
+        }
+        if (strcmp(c->string, "gateway") == 0 && vl <= CONFIG_EVS_GATEWAY_MAX_BYTES) {
+            memcpy(ev->gateway, c->valuestring, vl); /* the gateway filter's key */
+            ev->gateway_len = (uint8_t)vl;
         }
         for (const cJSON *d = it->child; d != c; d = d->next) {
             if (strcmp(d->string, c->string) == 0) {
@@ -578,7 +583,7 @@ static evs_err_t validate_known(ev_ctx_t *x, evs_event_t *ev)
     if (it[F_FINGERPRINT] != NULL && (rc = check_fingerprint(x, it[F_FINGERPRINT])) != EVS_OK) {
         return rc;
     }
-    if (it[F_TAGS] != NULL && (rc = check_tags(x, it[F_TAGS])) != EVS_OK) {
+    if (it[F_TAGS] != NULL && (rc = check_tags(x, it[F_TAGS], ev)) != EVS_OK) {
         return rc;
     }
     if (it[F_TIMESTAMP] != NULL) {
@@ -646,6 +651,7 @@ evs_err_t evs_json_parse_event(const char *in, size_t len, char *out, size_t out
         ev->json = NULL;
         ev->json_len = 0;
         ev->has_client_id = false; /* native events carry none (Sentry's event_id sets one) */
+        ev->gateway_len = 0;       /* set from tags.gateway below */
     }
     if ((in == NULL && len > 0) || out == NULL || ev == NULL) {
         evs__json_err(err, "invalid_json", "", "invalid argument");

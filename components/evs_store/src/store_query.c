@@ -35,10 +35,13 @@ void evs__store_reader_put(evs_store_t *s, sqlite3 *db)
     evs_mutex_unlock(&s->pool_mu);
 }
 
-/* Filter -> " AND level IN (..) AND environment IN (?4, ..)"; environments are bound from
- * parameter @p first_param on. @return false when the filter can match nothing. */
+/* Filter -> " AND level IN (..) AND environment IN (?4, ..) AND json_extract(json,
+ * '$.tags.gateway') IN (?n, ..)"; environments are bound from parameter @p first_param on, then
+ * gateways. The gateway test is the stream's (evs_event_t.gateway): an event without a string
+ * tags.gateway never matches, and one longer than a filter value cannot equal it.
+ * @return false when the filter can match nothing. */
 typedef struct evs__sql {
-    char text[512 + CONFIG_EVS_FILTER_MAX_ENVS * 8];
+    char text[512 + (CONFIG_EVS_FILTER_MAX_ENVS + CONFIG_EVS_FILTER_MAX_GATEWAYS) * 8];
     size_t len;
 } evs__sql_t;
 
@@ -90,6 +93,14 @@ static bool sql_filter(evs__sql_t *q, const evs_filter_t *f, int first_param)
         }
         sql_str(q, ")");
     }
+    if (f->gw_count > 0) {
+        int base = first_param + (int)f->env_count;
+        sql_str(q, " AND json_extract(json,'$.tags.gateway') IN (");
+        for (unsigned i = 0; i < f->gw_count; i++) {
+            sql_add(q, i == 0 ? "?%d" : ",?%d", base + (int)i);
+        }
+        sql_str(q, ")");
+    }
     return true;
 }
 
@@ -97,6 +108,10 @@ static void bind_envs(sqlite3_stmt *st, const evs_filter_t *f, int first_param)
 {
     for (unsigned i = 0; f != NULL && i < f->env_count && i < CONFIG_EVS_FILTER_MAX_ENVS; i++) {
         sqlite3_bind_text(st, first_param + (int)i, f->env[i], f->env_len[i], SQLITE_STATIC);
+    }
+    int base = f != NULL ? first_param + (int)f->env_count : 0;
+    for (unsigned i = 0; f != NULL && i < f->gw_count && i < CONFIG_EVS_FILTER_MAX_GATEWAYS; i++) {
+        sqlite3_bind_text(st, base + (int)i, f->gw[i], f->gw_len[i], SQLITE_STATIC);
     }
 }
 

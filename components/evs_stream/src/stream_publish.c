@@ -39,6 +39,10 @@ void evs_streams_publish_notice(void *engine, const evs_notice_t *notice)
         }
         memcpy(meta.env, ev->environment, el);
         meta.env_len = (uint8_t)el;
+        if (ev->gateway_len <= sizeof(meta.gw)) { /* longer: no gateway (matches no filter) */
+            memcpy(meta.gw, ev->gateway, ev->gateway_len);
+            meta.gw_len = ev->gateway_len;
+        }
         len = evs_json_encode_event_msg(buf, cap, notice->event_id, notice->issue_id, ev->json,
                                         ev->json_len);
         break;
