@@ -26,6 +26,6 @@ if(NOT EVS_CORE_ONLY AND TARGET evstreamd AND EVS_CIVETWEB STREQUAL "source")
         add_test(NAME integration.api_tls_stress
                  COMMAND ${EVS_NODE} ${CMAKE_SOURCE_DIR}/tests/node/tls_stress.test.js)
         set_tests_properties(integration.api_tls_stress PROPERTIES LABELS integration TIMEOUT 300
-                             ENVIRONMENT "EVSTREAMD=${EVS_EVSTREAMD};EVS_TLS_STRESS_S=${_stress_s}")
+                             ENVIRONMENT "EVSTREAMD=${EVS_EVSTREAMD};EVS_TLS_STRESS_S=${_stress_s};EVS_SDKCONFIG_JSON=${EVS_CONFIG_DIR}/sdkconfig.json")
     endif()
 endif()

@@ -23,7 +23,14 @@ if (!BIN) {
     process.exit(2);
 }
 const SECONDS = Number(process.env.EVS_TLS_STRESS_S || 10);
-const CLIENTS = 4;
+// four WSS streams of one project, fewer where a project may hold fewer
+// (CONFIG_EVS_STREAM_PROJECT_SHARE_PCT of CONFIG_EVS_MAX_STREAMS: 3 on the small board)
+const CLIENTS = (() => {
+    if (!process.env.EVS_SDKCONFIG_JSON) return 4;
+    const k = JSON.parse(readFileSync(process.env.EVS_SDKCONFIG_JSON, 'utf8'));
+    const share = Math.floor((k.CONFIG_EVS_MAX_STREAMS * k.CONFIG_EVS_STREAM_PROJECT_SHARE_PCT) / 100);
+    return Math.max(1, Math.min(4, share));
+})();
 const ADMIN = 'adm_' + Math.random().toString(36).slice(2) + Date.now();
 let port, daemon, dir, ca, log = '';
 
