@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """Keeps docs/ true where a machine can tell: every Kconfig symbol is documented in
 docs/configuration.md with its default, every evstreamd option in --help is documented there,
-and every metric name design.md requires is listed in docs/api.md."""
+and every metric name the API promises (the list below) is listed in docs/api.md."""
 import re
 import subprocess
 import sys

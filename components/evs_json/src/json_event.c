@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* evs_json_parse_event: the ingest contract of design.md section 3. The raw text is validated
- * by hand first (json_scan.c), then parsed with cJSON inside the per-thread arena; known fields
- * are checked on the tree, the fingerprint and title computed, and the normalized object is
- * written from the raw text (given fields copied compactly, byte for byte as sent) plus the
- * defaults, so it never grows by more than the defaults and a rewritten timestamp. */
+/* evs_json_parse_event: the event contract of docs/api.md (fields, limits, normalization). The raw
+ * text is validated by hand first (json_scan.c), then parsed with cJSON inside the per-thread
+ * arena; known fields are checked on the tree, the fingerprint and title computed, and the
+ * normalized object is written from the raw text (given fields copied compactly, byte for byte as
+ * sent) plus the defaults, so it never grows by more than the defaults and a rewritten timestamp.
+ */
 #include "json_priv.h"
 
 #include <math.h>
